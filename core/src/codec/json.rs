@@ -1,0 +1,507 @@
+//! An iterative JSON scanner that validates and locates values without building them.
+//!
+//! The codec never materialises a payload: it only needs to know where each value starts and
+//! ends, and that the bytes are valid JSON. Strings are skipped with a SIMD byte search
+//! (`memchr`), and containers are tracked in a bit stack, so nesting costs no recursion and
+//! no memory beyond one `u128`.
+
+use super::error::{DecodeError, DecodeErrorKind as Kind, Field};
+use super::text::Text;
+
+/// How deeply arrays and objects may nest inside a payload (the frame's own array counts).
+///
+/// Phoenix itself has no limit, but every level is a place to hide a resource attack; 128 is
+/// far beyond any real message.
+pub const MAX_NESTING: usize = 128;
+
+/// A validated JSON value, borrowed as text: exactly the bytes that were on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RawJson<'a>(&'a str);
+
+impl<'a> RawJson<'a> {
+    /// Checks that `text` is exactly one JSON value (surrounding whitespace allowed).
+    ///
+    /// ```
+    /// use fawkes_core::codec::RawJson;
+    /// assert!(RawJson::new(r#"{"body":"hi"}"#).is_ok());
+    /// assert!(RawJson::new(r#"{"body":}"#).is_err());
+    /// ```
+    pub fn new(text: &'a str) -> Result<Self, DecodeError> {
+        let mut scanner = Scanner::new(text);
+        scanner.skip_ws();
+        scanner.value()?;
+        scanner.skip_ws();
+        scanner.expect_end()?;
+        Ok(RawJson(text))
+    }
+
+    /// The empty object `{}`, the payload Phoenix uses when there is nothing to say.
+    pub const EMPTY_OBJECT: RawJson<'static> = RawJson("{}");
+
+    /// Wraps text that the scanner has already validated.
+    pub(crate) const fn validated(text: &'a str) -> Self {
+        RawJson(text)
+    }
+
+    /// The JSON text.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// The JSON text as bytes.
+    pub const fn as_bytes(&self) -> &'a [u8] {
+        self.0.as_bytes()
+    }
+
+    /// Decodes the value into `T` with `serde-json-core`, borrowing strings from the frame.
+    ///
+    /// Strings with escapes cannot be borrowed; use [`RawJson::deserialize_escaped`] for
+    /// types that hold `&str` fields which may contain escapes.
+    pub fn deserialize<T: serde::Deserialize<'a>>(&self) -> Result<T, serde_json_core::de::Error> {
+        serde_json_core::from_str(self.0).map(|(value, _)| value)
+    }
+
+    /// Like [`RawJson::deserialize`], unescaping strings into `scratch`.
+    pub fn deserialize_escaped<T: serde::Deserialize<'a>>(
+        &self,
+        scratch: &mut [u8],
+    ) -> Result<T, serde_json_core::de::Error> {
+        serde_json_core::from_str_escaped(self.0, scratch).map(|(value, _)| value)
+    }
+
+    /// Finds the value of `key` in this object (the last one if the key repeats), comparing
+    /// keys after unescaping. `Ok(None)` when the key is absent; an error when this is not
+    /// an object.
+    pub fn get(&self, key: &str) -> Result<Option<RawJson<'a>>, DecodeError> {
+        let mut found = None;
+        for_each_member(self.0, |name, value| {
+            if name == *key {
+                found = Some(value);
+            }
+        })?;
+        Ok(found)
+    }
+}
+
+impl core::fmt::Debug for RawJson<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "RawJson({})", self.0)
+    }
+}
+
+impl core::fmt::Display for RawJson<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Calls `visit(key, value)` for each member of the object in `text`, in wire order.
+pub(crate) fn for_each_member<'a>(
+    text: &'a str,
+    mut visit: impl FnMut(Text<'a>, RawJson<'a>),
+) -> Result<(), DecodeError> {
+    let mut s = Scanner::new(text);
+    s.skip_ws();
+    match s.peek() {
+        Some(b'{') => s.bump(),
+        Some(_) => return Err(s.error(Kind::NotAnObject)),
+        None => return Err(s.error(Kind::UnexpectedEnd)),
+    }
+    s.skip_ws();
+    if s.peek() == Some(b'}') {
+        s.bump();
+    } else {
+        loop {
+            s.skip_ws();
+            let key = s.string()?;
+            s.skip_ws();
+            s.expect(b':')?;
+            s.skip_ws();
+            let value = s.value()?;
+            visit(key, value);
+            s.skip_ws();
+            match s.peek() {
+                Some(b',') => s.bump(),
+                Some(b'}') => {
+                    s.bump();
+                    break;
+                }
+                Some(b) => return Err(s.error(Kind::UnexpectedByte(b))),
+                None => return Err(s.error(Kind::UnexpectedEnd)),
+            }
+        }
+    }
+    s.skip_ws();
+    s.expect_end()
+}
+
+/// A cursor over JSON text. Every method leaves `pos` on the first byte it did not consume.
+pub(crate) struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    pub(crate) const fn new(text: &'a str) -> Self {
+        Scanner { text, pos: 0 }
+    }
+
+    pub(crate) const fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) const fn error(&self, kind: Kind) -> DecodeError {
+        DecodeError::new(self.pos, kind)
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    /// Moves past the byte just peeked.
+    pub(crate) fn bump(&mut self) {
+        self.pos = self.pos.saturating_add(1);
+    }
+
+    pub(crate) fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.bump();
+        }
+    }
+
+    pub(crate) fn expect(&mut self, byte: u8) -> Result<(), DecodeError> {
+        match self.peek() {
+            Some(b) if b == byte => {
+                self.bump();
+                Ok(())
+            }
+            Some(b) => Err(self.error(Kind::UnexpectedByte(b))),
+            None => Err(self.error(Kind::UnexpectedEnd)),
+        }
+    }
+
+    pub(crate) fn expect_end(&self) -> Result<(), DecodeError> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.error(Kind::TrailingData)),
+        }
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Result<&'a str, DecodeError> {
+        // Both ends sit next to ASCII delimiters, so this never fails on scanned input.
+        self.text
+            .get(start..end)
+            .ok_or(DecodeError::new(start, Kind::UnexpectedEnd))
+    }
+
+    /// Reads a string at `pos` (which must be on its opening quote), validating escapes.
+    pub(crate) fn string(&mut self) -> Result<Text<'a>, DecodeError> {
+        let open = self.pos;
+        match self.peek() {
+            Some(b'"') => self.bump(),
+            Some(b) => return Err(self.error(Kind::UnexpectedByte(b))),
+            None => return Err(self.error(Kind::UnexpectedEnd)),
+        }
+        let bytes = self.text.as_bytes();
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            let rest = bytes.get(self.pos..).unwrap_or_default();
+            let Some(hit) = memchr::memchr2(b'"', b'\\', rest) else {
+                return Err(DecodeError::new(open, Kind::UnterminatedString));
+            };
+            let run = rest.get(..hit).unwrap_or_default();
+            if let Some(bad) = run.iter().position(|&b| b < 0x20) {
+                return Err(DecodeError::new(
+                    self.pos.saturating_add(bad),
+                    Kind::ControlCharacter,
+                ));
+            }
+            self.pos = self.pos.saturating_add(hit);
+            if self.peek() == Some(b'"') {
+                let raw = self.slice(start, self.pos)?;
+                self.bump();
+                return Ok(if escaped {
+                    Text::escaped(raw)
+                } else {
+                    Text::new(raw)
+                });
+            }
+            escaped = true;
+            self.escape()?;
+        }
+    }
+
+    /// Validates one escape sequence at `pos` (on the backslash) and moves past it.
+    fn escape(&mut self) -> Result<(), DecodeError> {
+        let at = self.pos;
+        self.bump();
+        match self.peek() {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                self.bump();
+                Ok(())
+            }
+            Some(b'u') => {
+                self.bump();
+                let unit = self.hex4(at)?;
+                match unit {
+                    0xD800..=0xDBFF => {
+                        // A high surrogate must be followed by an escaped low surrogate.
+                        if self.peek() != Some(b'\\') {
+                            return Err(DecodeError::new(at, Kind::InvalidEscape));
+                        }
+                        self.bump();
+                        if self.peek() != Some(b'u') {
+                            return Err(DecodeError::new(at, Kind::InvalidEscape));
+                        }
+                        self.bump();
+                        match self.hex4(at)? {
+                            0xDC00..=0xDFFF => Ok(()),
+                            _ => Err(DecodeError::new(at, Kind::InvalidEscape)),
+                        }
+                    }
+                    0xDC00..=0xDFFF => Err(DecodeError::new(at, Kind::InvalidEscape)),
+                    _ => Ok(()),
+                }
+            }
+            Some(_) => Err(DecodeError::new(at, Kind::InvalidEscape)),
+            None => Err(DecodeError::new(at, Kind::UnterminatedString)),
+        }
+    }
+
+    fn hex4(&mut self, escape_at: usize) -> Result<u16, DecodeError> {
+        let mut unit: u16 = 0;
+        for _ in 0..4 {
+            let Some(byte) = self.peek() else {
+                return Err(DecodeError::new(escape_at, Kind::UnterminatedString));
+            };
+            let Some(digit) = hex_value(byte) else {
+                return Err(DecodeError::new(escape_at, Kind::InvalidEscape));
+            };
+            unit = (unit << 4) | u16::from(digit);
+            self.bump();
+        }
+        Ok(unit)
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), DecodeError> {
+        let end = self.pos.saturating_add(word.len());
+        match self.text.as_bytes().get(self.pos..end) {
+            Some(found) if found == word => {
+                self.pos = end;
+                Ok(())
+            }
+            _ => Err(self.error(Kind::InvalidLiteral)),
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.bump();
+        }
+        self.pos.saturating_sub(start)
+    }
+
+    /// Reads a number per RFC 8259: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn number(&mut self) -> Result<&'a str, DecodeError> {
+        let start = self.pos;
+        let invalid = DecodeError::new(start, Kind::InvalidNumber);
+        if self.peek() == Some(b'-') {
+            self.bump();
+        }
+        match self.peek() {
+            Some(b'0') => self.bump(),
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(invalid),
+        }
+        if self.peek() == Some(b'.') {
+            self.bump();
+            if self.digits() == 0 {
+                return Err(invalid);
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.bump();
+            if let Some(b'+' | b'-') = self.peek() {
+                self.bump();
+            }
+            if self.digits() == 0 {
+                return Err(invalid);
+            }
+        }
+        self.slice(start, self.pos)
+    }
+
+    /// Reads a ref-like field: `null`, a string, or (tolerated from other clients) a number.
+    pub(crate) fn optional_ref(&mut self, field: Field) -> Result<Option<Text<'a>>, DecodeError> {
+        match self.peek() {
+            Some(b'n') => self.literal(b"null").map(|()| None),
+            Some(b'"') => self.string().map(Some),
+            Some(b'-' | b'0'..=b'9') => self.number().map(|n| Some(Text::number(n))),
+            Some(_) => Err(self.error(Kind::WrongType(field))),
+            None => Err(self.error(Kind::UnexpectedEnd)),
+        }
+    }
+
+    /// Reads a field that must be a JSON string.
+    pub(crate) fn required_string(&mut self, field: Field) -> Result<Text<'a>, DecodeError> {
+        match self.peek() {
+            Some(b'"') => self.string(),
+            Some(_) => Err(self.error(Kind::WrongType(field))),
+            None => Err(self.error(Kind::UnexpectedEnd)),
+        }
+    }
+
+    /// Skips one JSON value of any type, iteratively, and returns its text.
+    pub(crate) fn value(&mut self) -> Result<RawJson<'a>, DecodeError> {
+        let start = self.pos;
+        // Bit i of `objects` says whether container level i+1 is an object (else an array).
+        let mut objects: u128 = 0;
+        let mut depth: usize = 0;
+        'value: loop {
+            // Here a value must begin.
+            self.skip_ws();
+            match self.peek() {
+                Some(open @ (b'{' | b'[')) => {
+                    if depth >= MAX_NESTING {
+                        return Err(self.error(Kind::NestingTooDeep));
+                    }
+                    let is_object = open == b'{';
+                    objects = (objects << 1) | u128::from(is_object);
+                    depth = depth.saturating_add(1);
+                    self.bump();
+                    self.skip_ws();
+                    let close = if is_object { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.bump();
+                        objects >>= 1;
+                        depth = depth.saturating_sub(1);
+                    } else if is_object {
+                        self.member_key()?;
+                        continue 'value;
+                    } else {
+                        continue 'value;
+                    }
+                }
+                Some(b'"') => {
+                    self.string()?;
+                }
+                Some(b't') => self.literal(b"true")?,
+                Some(b'f') => self.literal(b"false")?,
+                Some(b'n') => self.literal(b"null")?,
+                Some(b'-' | b'0'..=b'9') => {
+                    self.number()?;
+                }
+                Some(b) => return Err(self.error(Kind::UnexpectedByte(b))),
+                None => return Err(self.error(Kind::UnexpectedEnd)),
+            }
+            // A value just ended: close containers until one wants another element.
+            loop {
+                if depth == 0 {
+                    return self.slice(start, self.pos).map(RawJson::validated);
+                }
+                let in_object = objects & 1 == 1;
+                self.skip_ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.bump();
+                        if in_object {
+                            self.skip_ws();
+                            self.member_key()?;
+                        }
+                        continue 'value;
+                    }
+                    Some(b'}') if in_object => {}
+                    Some(b']') if !in_object => {}
+                    Some(b) => return Err(self.error(Kind::UnexpectedByte(b))),
+                    None => return Err(self.error(Kind::UnexpectedEnd)),
+                }
+                self.bump();
+                objects >>= 1;
+                depth = depth.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Reads `"key" :` inside an object.
+    fn member_key(&mut self) -> Result<(), DecodeError> {
+        self.string()?;
+        self.skip_ws();
+        self.expect(b':')
+    }
+}
+
+pub(crate) const fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte.wrapping_sub(b'0')),
+        b'a'..=b'f' => Some(byte.wrapping_sub(b'a').wrapping_add(10)),
+        b'A'..=b'F' => Some(byte.wrapping_sub(b'A').wrapping_add(10)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(text: &str) -> Kind {
+        RawJson::new(text).unwrap_err().kind
+    }
+
+    #[test]
+    fn accepts_every_value_type() {
+        for ok in [
+            "{}",
+            "[]",
+            " { \"a\" : [1, -2.5e+3, true, false, null, \"x\\u00e9\\ud83d\\ude00\"] } ",
+            "0",
+            "\"\"",
+            "[[[]],{}]",
+        ] {
+            RawJson::new(ok).unwrap();
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_values() {
+        assert_eq!(kind("{\"a\" 1}"), Kind::UnexpectedByte(b'1'));
+        assert_eq!(kind("[1,]"), Kind::UnexpectedByte(b']'));
+        assert_eq!(kind("01"), Kind::TrailingData);
+        assert_eq!(kind("1."), Kind::InvalidNumber);
+        assert_eq!(kind("tru"), Kind::InvalidLiteral);
+        assert_eq!(kind("\"\\x\""), Kind::InvalidEscape);
+        assert_eq!(kind("\"\\ud800\""), Kind::InvalidEscape);
+        assert_eq!(kind("\"\\udc00\""), Kind::InvalidEscape);
+        assert_eq!(kind("\"abc"), Kind::UnterminatedString);
+        assert_eq!(kind("\"a\nb\""), Kind::ControlCharacter);
+        assert_eq!(kind("[1"), Kind::UnexpectedEnd);
+        assert_eq!(kind("{\"a\":1]"), Kind::UnexpectedByte(b']'));
+    }
+
+    #[test]
+    fn nesting_limit_is_exact() {
+        let mut deep = [0u8; 2 * (MAX_NESTING + 1)];
+        let (open, close) = deep.split_at_mut(MAX_NESTING + 1);
+        open.fill(b'[');
+        close.fill(b']');
+        let too_deep = core::str::from_utf8(&deep).unwrap();
+        assert_eq!(kind(too_deep), Kind::NestingTooDeep);
+        let just_fits = &too_deep[1..too_deep.len() - 1];
+        RawJson::new(just_fits).unwrap();
+    }
+
+    #[test]
+    fn get_finds_members_by_unescaped_key() {
+        let obj = RawJson::new(r#"{"st\u0061tus":"ok","response":{"a":[1]}}"#).unwrap();
+        assert_eq!(obj.get("status").unwrap().unwrap().as_str(), "\"ok\"");
+        assert_eq!(
+            obj.get("response").unwrap().unwrap().as_str(),
+            "{\"a\":[1]}"
+        );
+        assert_eq!(obj.get("nope").unwrap(), None);
+        assert!(RawJson::new("[1]").unwrap().get("a").is_err());
+    }
+}

@@ -1,0 +1,37 @@
+//! # fawkes-core
+//!
+//! The `no_std`, allocation-free protocol core of fawkes, a Phoenix Channels client.
+//!
+//! Every layer is sans-IO: bytes and time go in, bytes and events come out. Nothing here
+//! allocates, reads a clock or panics on input; every capacity is fixed at compile time or
+//! supplied by the caller.
+//!
+//! | module | role |
+//! | --- | --- |
+//! | [`codec`] | Phoenix message serializers (V2 JSON, V1 JSON, V2 binary), both roles |
+//! | [`router`] | fixed-capacity topic table: exact topics and `prefix*` patterns |
+//! | [`ws`] | RFC 6455 client codec: upgrade handshake and frames (feature `ws`) |
+//!
+//! The crate forbids `unsafe` and denies `unwrap`, `expect`, `panic`, slice indexing and
+//! unchecked arithmetic outside tests, so that no input can reach a panic.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+pub mod codec;
+pub mod router;
+#[cfg(feature = "ws")]
+pub mod ws;

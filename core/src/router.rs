@@ -1,0 +1,1 @@
+//! Fixed-capacity topic table.

@@ -1,0 +1,1 @@
+//! WebSocket client codec (RFC 6455).
