@@ -10,11 +10,13 @@
 //! | --- | --- |
 //! | [`codec`] | Phoenix message serializers (V2 JSON, V1 JSON, V2 binary), both roles |
 //! | [`router`] | fixed-capacity topic table: exact topics and `prefix*` patterns |
+//! | [`session`] | the channels state machine: refs, joins, heartbeat, reconnect, rejoin, timeouts |
+//! | [`time`] | the caller's clock as milliseconds: [`time::Instant`], [`time::Duration`] |
 //! | [`ws`] | RFC 6455 client codec: upgrade handshake and frames (feature `ws`) |
 //!
 //! The crate forbids `unsafe` and denies `unwrap`, `expect`, `panic`, slice indexing and
 //! unchecked arithmetic outside tests, so that no input can reach a panic.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(
@@ -33,5 +35,7 @@
 
 pub mod codec;
 pub mod router;
+pub mod session;
+pub mod time;
 #[cfg(feature = "ws")]
 pub mod ws;

@@ -25,6 +25,11 @@ impl Instant {
         self.0
     }
 
+    /// `self + duration`, stopping at the end of time rather than wrapping.
+    pub const fn saturating_add(self, duration: Duration) -> Instant {
+        Instant(self.0.saturating_add(duration.0))
+    }
+
     /// The time from `earlier` to `self`, zero if `earlier` is later.
     pub const fn saturating_since(self, earlier: Instant) -> Duration {
         Duration(self.0.saturating_sub(earlier.0))
@@ -72,6 +77,11 @@ impl Duration {
     /// `secs` seconds.
     pub const fn from_secs(secs: u64) -> Self {
         Duration(secs.saturating_mul(1000))
+    }
+
+    /// `self + other`, saturating.
+    pub const fn saturating_add(self, other: Duration) -> Duration {
+        Duration(self.0.saturating_add(other.0))
     }
 
     /// The length in milliseconds.

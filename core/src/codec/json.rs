@@ -8,7 +8,8 @@
 use super::error::{DecodeError, DecodeErrorKind as Kind, Field};
 use super::text::Text;
 
-/// How deeply arrays and objects may nest inside a payload (the frame's own array counts).
+/// How deeply arrays and objects may nest inside one payload (a V2 frame's own array is not
+/// counted).
 ///
 /// Phoenix itself has no limit, but every level is a place to hide a resource attack; 128 is
 /// far beyond any real message.

@@ -1,0 +1,513 @@
+//! The HTTP/1.1 upgrade handshake (RFC 6455 §4.1): the client's request and the server's
+//! response.
+
+use core::fmt;
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine as _;
+use rand_core::RngCore;
+use sha1::{Digest as _, Sha1};
+
+use super::error::{HandshakeError, RequestError};
+use super::percent::encode_component;
+use super::Status;
+
+/// The GUID appended to the key before hashing it into `Sec-WebSocket-Accept`.
+pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The prefix of the subprotocol that carries a Phoenix ≥ 1.8 auth token (phoenix.js
+/// `AUTH_TOKEN_PREFIX`). Despite the name, the token after it is *standard* base64.
+pub const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
+
+/// `vsn=2.0.0`: the V2 serializer (JSON arrays plus binary frames); phoenix.js's default.
+pub const VSN_2: &str = "2.0.0";
+
+/// `vsn=1.0.0`: the V1 serializer (JSON objects). A server also picks it when `vsn` is absent.
+pub const VSN_1: &str = "1.0.0";
+
+/// How many response headers [`parse_response`] accepts (they are parsed into a stack array).
+pub const MAX_RESPONSE_HEADERS: usize = 32;
+
+/// The subprotocol Phoenix selects when the request carries an auth token.
+const PHOENIX_PROTOCOL: &str = "phoenix";
+
+/// A `Sec-WebSocket-Key`: 16 random bytes, sent base64-encoded.
+///
+/// Take the bytes from a cryptographically secure source ([`Key::from_rng`]); RFC 6455 asks
+/// for a fresh nonce per connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Key {
+    raw: [u8; 16],
+    encoded: [u8; 24],
+}
+
+impl Key {
+    /// A key from 16 caller-supplied random bytes.
+    pub fn new(raw: [u8; 16]) -> Self {
+        let mut encoded = [0u8; 24];
+        // 16 bytes always encode to exactly 24 characters.
+        let _ = STANDARD.encode_slice(raw, &mut encoded);
+        Self { raw, encoded }
+    }
+
+    /// A key from 16 bytes drawn from `rng`.
+    pub fn from_rng<R: RngCore + ?Sized>(rng: &mut R) -> Self {
+        let mut raw = [0u8; 16];
+        rng.fill_bytes(&mut raw);
+        Self::new(raw)
+    }
+
+    /// The 16 raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.raw
+    }
+
+    /// The base64 form sent in `Sec-WebSocket-Key` (24 characters, `==`-terminated).
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.encoded).unwrap_or_default()
+    }
+
+    /// The `Sec-WebSocket-Accept` value a server must answer with.
+    pub fn accept(&self) -> Accept {
+        Accept::for_key(self.as_str())
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Key").field(&self.as_str()).finish()
+    }
+}
+
+/// An expected `Sec-WebSocket-Accept` value: base64(SHA-1(key + [`WEBSOCKET_GUID`])).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Accept {
+    encoded: [u8; 28],
+}
+
+impl Accept {
+    /// The accept value for a `Sec-WebSocket-Key` as sent (its base64 text).
+    pub fn for_key(sec_websocket_key: &str) -> Self {
+        let mut sha = Sha1::new();
+        sha.update(sec_websocket_key.as_bytes());
+        sha.update(WEBSOCKET_GUID.as_bytes());
+        let digest: [u8; 20] = sha.finalize().into();
+        let mut encoded = [0u8; 28];
+        // 20 bytes always encode to exactly 28 characters.
+        let _ = STANDARD.encode_slice(digest, &mut encoded);
+        Self { encoded }
+    }
+
+    /// The base64 text (28 characters).
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.encoded).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Accept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Accept").field(&self.as_str()).finish()
+    }
+}
+
+/// The client's upgrade request, built from borrowed parts and written with
+/// [`UpgradeRequest::write`].
+///
+/// The request target follows phoenix.js `endPointURL()`: the path, then the connect
+/// params form-encoded like `encodeURIComponent`, then `vsn` last.
+///
+/// ```
+/// use fawkes_core::ws::{Key, UpgradeRequest, VSN_1};
+///
+/// let request = UpgradeRequest::new("example.com", "/socket/websocket", Key::new([7; 16]))
+///     .port(4000)
+///     .params(&[("user_id", "7")])
+///     .vsn(VSN_1)
+///     .headers(&[("User-Agent", "fawkes")])
+///     .auth_token("secret");
+/// let mut out = [0u8; 512];
+/// let len = request.write(&mut out).unwrap();
+/// assert!(out[..len].starts_with(b"GET /socket/websocket?user_id=7&vsn=1.0.0 HTTP/1.1\r\n"));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct UpgradeRequest<'a> {
+    host: &'a str,
+    port: Option<u16>,
+    path: &'a str,
+    params: &'a [(&'a str, &'a str)],
+    vsn: Option<&'a str>,
+    key: Key,
+    headers: &'a [(&'a str, &'a str)],
+    auth_token: Option<&'a str>,
+}
+
+impl<'a> UpgradeRequest<'a> {
+    /// A request for `path` (such as `/socket/websocket`) on `host` (a name or an address,
+    /// optionally with `:port`), with no params, `vsn=2.0.0`, no extra headers and no token.
+    pub const fn new(host: &'a str, path: &'a str, key: Key) -> Self {
+        Self {
+            host,
+            port: None,
+            path,
+            params: &[],
+            vsn: Some(VSN_2),
+            key,
+            headers: &[],
+            auth_token: None,
+        }
+    }
+
+    /// Appends `:port` to the `Host` header (leave it out for the scheme's default port).
+    pub const fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Connect params, sent in the query string as `key=value` pairs joined by `&`, both
+    /// sides percent-encoded like JavaScript's `encodeURIComponent`.
+    pub const fn params(mut self, params: &'a [(&'a str, &'a str)]) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// The serializer version sent as the last query param ([`VSN_2`] by default, [`VSN_1`]
+    /// for the V1 object format).
+    pub const fn vsn(mut self, vsn: &'a str) -> Self {
+        self.vsn = Some(vsn);
+        self
+    }
+
+    /// Sends no `vsn` param at all (Phoenix then picks V1).
+    pub const fn without_vsn(mut self) -> Self {
+        self.vsn = None;
+        self
+    }
+
+    /// Extra headers, written after the handshake headers in order. Names must be HTTP
+    /// tokens; values must not contain CR, LF or NUL.
+    pub const fn headers(mut self, headers: &'a [(&'a str, &'a str)]) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// A Phoenix ≥ 1.8 auth token (socket option `auth_token: true`), sent as
+    /// `Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.<token>` where `<token>` is the
+    /// token's bytes in standard base64 with the `=` padding removed, as phoenix.js does with
+    /// `btoa`. The server answers with the `phoenix` subprotocol.
+    pub const fn auth_token(mut self, token: &'a str) -> Self {
+        self.auth_token = Some(token);
+        self
+    }
+
+    /// The key this request sends.
+    pub const fn key(&self) -> Key {
+        self.key
+    }
+
+    /// The `Sec-WebSocket-Accept` value the server must answer with.
+    pub fn accept(&self) -> Accept {
+        self.key.accept()
+    }
+
+    /// Writes the request to the start of `out` and returns its length.
+    ///
+    /// Fails with [`RequestError::BufferTooSmall`] carrying the full length when `out` is too
+    /// short (nothing useful is written then), or with a validation error.
+    pub fn write(&self, out: &mut [u8]) -> Result<usize, RequestError> {
+        self.validate()?;
+        let mut w = Cursor::new(out);
+
+        // Request line: GET <path>?<params>&vsn=<vsn> HTTP/1.1
+        w.put(b"GET ");
+        w.put(self.path.as_bytes());
+        // Like phoenix.js `appendParams`: `&` if the path already has a query.
+        let mut separator: &[u8] = if self.path.contains('?') { b"&" } else { b"?" };
+        let vsn = self.vsn.map(|vsn| ("vsn", vsn));
+        for (name, value) in self.params.iter().copied().chain(vsn) {
+            w.put(separator);
+            separator = b"&";
+            encode_component(name, |b| w.put(b));
+            w.put(b"=");
+            encode_component(value, |b| w.put(b));
+        }
+        w.put(b" HTTP/1.1\r\nHost: ");
+        w.put(self.host.as_bytes());
+        if let Some(port) = self.port {
+            // `Cursor` counts even past the end, so a formatting error cannot happen.
+            let _ = fmt::Write::write_fmt(&mut w, format_args!(":{port}"));
+        }
+        w.put(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
+        w.put(self.key.as_str().as_bytes());
+        w.put(b"\r\nSec-WebSocket-Version: 13\r\n");
+        if let Some(token) = self.auth_token {
+            w.put(b"Sec-WebSocket-Protocol: ");
+            w.put(PHOENIX_PROTOCOL.as_bytes());
+            w.put(b", ");
+            w.put(AUTH_TOKEN_PREFIX.as_bytes());
+            // Standard alphabet, no padding: what `btoa(token).replace(/=/g, "")` gives and
+            // what the server's `Base.decode64!(padding: false)` expects. Whole 3-byte groups
+            // encode independently, so chunking changes nothing.
+            for chunk in token.as_bytes().chunks(3) {
+                let mut quad = [0u8; 4];
+                let len = STANDARD_NO_PAD.encode_slice(chunk, &mut quad).unwrap_or(0);
+                w.put(quad.get(..len).unwrap_or_default());
+            }
+            w.put(b"\r\n");
+        }
+        for (name, value) in self.headers {
+            w.put(name.as_bytes());
+            w.put(b": ");
+            w.put(value.as_bytes());
+            w.put(b"\r\n");
+        }
+        w.put(b"\r\n");
+        w.finish()
+    }
+
+    /// Parses the server's response like [`parse_response`], and also checks that a selected
+    /// subprotocol is one this request offered (`phoenix` when an auth token was sent, or one
+    /// listed in an extra `Sec-WebSocket-Protocol` header), as RFC 6455 §4.1 requires.
+    pub fn parse_response<'b>(
+        &self,
+        bytes: &'b [u8],
+    ) -> Result<Status<Handshake<'b>>, HandshakeError> {
+        let status = parse_response(bytes, &self.accept())?;
+        if let Status::Complete(handshake) = &status {
+            if let Some(selected) = handshake.subprotocol {
+                if !self.offers(selected) {
+                    return Err(HandshakeError::UnexpectedSubprotocol);
+                }
+            }
+        }
+        Ok(status)
+    }
+
+    /// `true` if `protocol` is among the subprotocols this request offers.
+    fn offers(&self, protocol: &str) -> bool {
+        if self.auth_token.is_some() && protocol == PHOENIX_PROTOCOL {
+            return true;
+        }
+        self.headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))
+            .flat_map(|(_, value)| value.split(','))
+            .any(|offered| offered.trim() == protocol)
+    }
+
+    fn validate(&self) -> Result<(), RequestError> {
+        let host_ok = !self.host.is_empty()
+            && self
+                .host
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'@'));
+        if !host_ok {
+            return Err(RequestError::InvalidHost);
+        }
+        let path_ok = self.path.starts_with('/')
+            && self.path.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
+        if !path_ok {
+            return Err(RequestError::InvalidPath);
+        }
+        for (index, (name, value)) in self.headers.iter().enumerate() {
+            if name.is_empty() || !name.bytes().all(is_token_byte) {
+                return Err(RequestError::InvalidHeaderName { index });
+            }
+            if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                return Err(RequestError::InvalidHeaderValue { index });
+            }
+            let reserved = [
+                "host",
+                "upgrade",
+                "connection",
+                "sec-websocket-key",
+                "sec-websocket-version",
+                "sec-websocket-extensions",
+            ]
+            .iter()
+            .any(|r| name.eq_ignore_ascii_case(r))
+                || (self.auth_token.is_some()
+                    && name.eq_ignore_ascii_case("sec-websocket-protocol"));
+            if reserved {
+                return Err(RequestError::ReservedHeader { index });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `tchar` from RFC 9110 §5.6.2.
+const fn is_token_byte(b: u8) -> bool {
+    matches!(b,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+        | b'`' | b'|' | b'~' | b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z')
+}
+
+/// Writes into a slice and keeps counting past its end, so one pass yields either the
+/// request or the exact length it needs.
+struct Cursor<'o> {
+    out: &'o mut [u8],
+    pos: usize,
+}
+
+impl<'o> Cursor<'o> {
+    fn new(out: &'o mut [u8]) -> Self {
+        Self { out, pos: 0 }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.pos.saturating_add(bytes.len());
+        if let Some(dst) = self.out.get_mut(self.pos..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos = end;
+    }
+
+    fn finish(self) -> Result<usize, RequestError> {
+        if self.pos <= self.out.len() {
+            Ok(self.pos)
+        } else {
+            Err(RequestError::BufferTooSmall { required: self.pos })
+        }
+    }
+}
+
+impl fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.put(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// A successful upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Handshake<'b> {
+    /// Length of the HTTP response head, blank line included. Any bytes after it in the same
+    /// read are already WebSocket frames: feed them to the [`Decoder`](super::Decoder).
+    pub header_len: usize,
+    /// The subprotocol the server selected (`phoenix` when an auth token was sent), if any.
+    pub subprotocol: Option<&'b str>,
+}
+
+/// Parses the server's response to the upgrade request.
+///
+/// Call it with everything received so far; on [`Status::Partial`] read more and call again
+/// with the longer buffer (httparse style, nothing is kept between calls).
+///
+/// * A non-`101` status is reported as [`HandshakeError::Status`] as soon as the status line
+///   is complete, without waiting for the headers.
+/// * A `101` needs `Upgrade: websocket`, `Connection: upgrade` (tokens, case-insensitive),
+///   a `Sec-WebSocket-Accept` equal to `expected`, and no `Sec-WebSocket-Extensions`.
+///
+/// This function does not know which subprotocols were offered; use
+/// [`UpgradeRequest::parse_response`] to check that too.
+pub fn parse_response<'b>(
+    bytes: &'b [u8],
+    expected: &Accept,
+) -> Result<Status<Handshake<'b>>, HandshakeError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let parsed = response.parse(bytes);
+    // httparse sets `code` once the status line is read, even if the headers are not.
+    if let Some(code) = response.code {
+        if code != 101 {
+            return Err(HandshakeError::Status { code });
+        }
+    }
+    let header_len = match parsed {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(Status::Partial),
+        Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
+        Err(_) => return Err(HandshakeError::Malformed),
+    };
+
+    let mut upgrade = false;
+    let mut connection = false;
+    let mut accept = None;
+    let mut subprotocol = None;
+    for header in response.headers.iter() {
+        let name = header.name;
+        let value = trim(header.value);
+        if name.eq_ignore_ascii_case("upgrade") {
+            upgrade |= has_token(value, b"websocket");
+        } else if name.eq_ignore_ascii_case("connection") {
+            connection |= has_token(value, b"upgrade");
+        } else if name.eq_ignore_ascii_case("sec-websocket-accept") {
+            // A second accept header is as bad as a wrong one.
+            if accept.is_some() || value != expected.encoded.as_slice() {
+                return Err(HandshakeError::AcceptMismatch);
+            }
+            accept = Some(());
+        } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+            if !value.is_empty() {
+                return Err(HandshakeError::UnexpectedExtension);
+            }
+        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            // The server selects at most one protocol, in at most one header.
+            if subprotocol.is_some() || value.is_empty() || value.contains(&b',') {
+                return Err(HandshakeError::UnexpectedSubprotocol);
+            }
+            let protocol =
+                core::str::from_utf8(value).map_err(|_| HandshakeError::UnexpectedSubprotocol)?;
+            subprotocol = Some(protocol);
+        }
+    }
+    if !upgrade {
+        return Err(HandshakeError::InvalidUpgrade);
+    }
+    if !connection {
+        return Err(HandshakeError::InvalidConnection);
+    }
+    if accept.is_none() {
+        return Err(HandshakeError::MissingAccept);
+    }
+    Ok(Status::Complete(Handshake {
+        header_len,
+        subprotocol,
+    }))
+}
+
+/// Strips optional whitespace (space and tab) around a header value.
+fn trim(value: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| matches!(b, b' ' | b'\t');
+    let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |i| i.saturating_add(1));
+    value.get(start..end).unwrap_or_default()
+}
+
+/// `true` if the comma-separated header value contains `token` (ASCII case-insensitive).
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|item| trim(item).eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6455_example_key() {
+        // RFC 6455 §1.3.
+        assert_eq!(
+            Accept::for_key("dGhlIHNhbXBsZSBub25jZQ==").as_str(),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        let key = Key::new(*b"the sample nonce");
+        assert_eq!(key.as_str(), "dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(key.accept().as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn trims_and_matches_tokens() {
+        assert_eq!(trim(b"  a b\t"), b"a b");
+        assert_eq!(trim(b"   "), b"");
+        assert!(has_token(b"keep-alive, Upgrade", b"upgrade"));
+        assert!(!has_token(b"keep-alive", b"upgrade"));
+    }
+}
