@@ -1,0 +1,469 @@
+//! A deterministic test pair: the session under test, a scripted Phoenix peer that follows
+//! the server semantics of `spec/phoenix-protocol.md` §4, and a simulated clock.
+//!
+//! Modelled on quinn-proto's test `Pair`: nothing runs on its own; `drive` moves frames both
+//! ways until both sides are quiet, and `advance_to` runs the session's timers in order.
+//! Everything the client sent and every event it emitted is recorded for assertions.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::{BTreeMap, VecDeque};
+
+use fawkes_core::codec::{self, Frame, FrameKind, Outgoing, Payload, RawJson, Sender, Text, Vsn};
+use fawkes_core::session::{ChannelId, Client, Config, Event, Inbound, PushRef};
+use fawkes_core::time::{Duration, Instant};
+
+pub type TestClient = Client<8, 32>;
+
+/// A frame on the simulated wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wire {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+impl Wire {
+    pub fn text(&self) -> &str {
+        match self {
+            Wire::Text(t) => t,
+            Wire::Binary(_) => panic!("binary frame where text was expected"),
+        }
+    }
+
+    pub fn frame(&self) -> Frame<'_> {
+        match self {
+            Wire::Text(t) => Frame::Text(t),
+            Wire::Binary(b) => Frame::Binary(b),
+        }
+    }
+}
+
+/// What the client handed its caller from `handle_frame`, owned for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Got {
+    Message {
+        channel: ChannelId,
+        topic: String,
+        event: String,
+        payload: Vec<u8>,
+    },
+    Reply {
+        channel: ChannelId,
+        push: PushRef,
+        status: String,
+        response: Vec<u8>,
+    },
+    JoinReply {
+        channel: ChannelId,
+        status: String,
+        response: Vec<u8>,
+    },
+}
+
+impl Got {
+    fn from_inbound(inbound: Inbound<'_>) -> Self {
+        match inbound {
+            Inbound::Message { channel, message } => Got::Message {
+                channel,
+                topic: message.topic.to_string(),
+                event: message.event.to_string(),
+                payload: message.payload.as_bytes().to_vec(),
+            },
+            Inbound::Reply {
+                channel,
+                push,
+                reply,
+            } => Got::Reply {
+                channel,
+                push,
+                status: reply.status.to_string(),
+                response: reply.response.as_bytes().to_vec(),
+            },
+            Inbound::JoinReply { channel, reply } => Got::JoinReply {
+                channel,
+                status: reply.status.to_string(),
+                response: reply.response.as_bytes().to_vec(),
+            },
+        }
+    }
+}
+
+/// How the scripted server answers a join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinPolicy {
+    /// `{:ok, %{topic: topic}}` as the recorded application does.
+    Accept,
+    /// `{:error, %{reason: "denied"}}`.
+    Refuse,
+    /// Never answers (a hung `join/3`).
+    Ignore,
+}
+
+/// A scripted Phoenix server: one transport process (§4.1) with its channel map.
+pub struct Peer {
+    pub vsn: Vsn,
+    /// topic => join_ref (the raw value sent on join).
+    pub channels: BTreeMap<String, Option<String>>,
+    pub join_policy: BTreeMap<String, JoinPolicy>,
+    pub answer_heartbeats: bool,
+    pub answer_pushes: bool,
+    /// Frames the server will send, in order.
+    pub outbox: VecDeque<Wire>,
+    /// Every frame the server received from the client, decoded back to text for asserts.
+    pub received: Vec<Wire>,
+}
+
+impl Peer {
+    pub fn new(vsn: Vsn) -> Self {
+        Peer {
+            vsn,
+            channels: BTreeMap::new(),
+            join_policy: BTreeMap::new(),
+            answer_heartbeats: true,
+            answer_pushes: true,
+            outbox: VecDeque::new(),
+            received: Vec::new(),
+        }
+    }
+
+    /// A new transport connection: the server process starts with no channels.
+    pub fn new_connection(&mut self) {
+        self.channels.clear();
+        self.outbox.clear();
+    }
+
+    fn send<P: codec::OutPayload>(&mut self, msg: &Outgoing<'_, P>) {
+        let mut buf = vec![0u8; 64 * 1024];
+        let done = msg.encode(self.vsn, &mut buf).unwrap();
+        buf.truncate(done.len);
+        self.outbox.push_back(match done.kind {
+            FrameKind::Text => Wire::Text(String::from_utf8(buf).unwrap()),
+            FrameKind::Binary => Wire::Binary(buf),
+        });
+    }
+
+    /// Queues a frame as the server would send it (text, raw).
+    pub fn send_raw(&mut self, frame: &str) {
+        self.outbox.push_back(Wire::Text(frame.to_owned()));
+    }
+
+    pub fn broadcast(&mut self, topic: &str, event: &str, payload: &str) {
+        self.send(&Outgoing::broadcast(
+            topic,
+            event,
+            Payload::Json(RawJson::new(payload).unwrap()),
+        ));
+    }
+
+    /// `Phoenix.Channel.push/3` from the channel on `topic`.
+    pub fn push_from_channel(&mut self, topic: &str, event: &str, payload: &str) {
+        let join_ref = self
+            .channels
+            .get(topic)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        let out = Outgoing::server_push(
+            join_ref.as_str(),
+            topic,
+            event,
+            Payload::Json(RawJson::new(payload).unwrap()),
+        );
+        self.send(&out);
+    }
+
+    /// The channel process on `topic` crashes: `phx_error` (1.8.10+ payload), channel gone.
+    pub fn crash(&mut self, topic: &str) {
+        let join_ref = self.channels.remove(topic).flatten();
+        let payload = RawJson::new(r#"{"reason":"channel_crash"}"#).unwrap();
+        let jr = join_ref.as_deref().map(Text::new);
+        self.send(&Outgoing::error(jr, topic, Payload::Json(payload)));
+    }
+
+    /// The channel on `topic` stops gracefully: `phx_close`, channel gone.
+    pub fn close(&mut self, topic: &str) {
+        let join_ref = self.channels.remove(topic).flatten();
+        self.send(&Outgoing::close(join_ref.as_deref().map(Text::new), topic));
+    }
+
+    /// Handles one frame from the client, per §4.1.
+    pub fn receive(&mut self, wire: Wire) {
+        self.received.push(wire.clone());
+        let msg = codec::decode(self.vsn, Sender::Client, wire.frame())
+            .expect("client sent a malformed frame");
+        let join_ref = msg.join_ref.map(|t| t.to_string());
+        let topic = msg.topic.to_string();
+        let ok = |response: &'static str| Payload::Json(RawJson::new(response).unwrap());
+        if topic == "phoenix" && msg.event == "heartbeat" {
+            if self.answer_heartbeats {
+                self.send(&Outgoing::reply(
+                    None,
+                    msg.msg_ref,
+                    "phoenix",
+                    "ok",
+                    ok("{}"),
+                ));
+            }
+            return;
+        }
+        let existing = self.channels.get(&topic).cloned();
+        if msg.event == "phx_join" {
+            if let Some(old) = existing {
+                // Duplicate join (§4.3): reply to the new join, then phx_close for the old.
+                self.channels.remove(&topic);
+                self.join(&topic, join_ref.clone(), &msg);
+                self.send(&Outgoing::close(
+                    old.as_deref().map(Text::new),
+                    topic.as_str(),
+                ));
+            } else {
+                self.join(&topic, join_ref, &msg);
+            }
+            return;
+        }
+        match existing {
+            Some(stored) => {
+                if join_ref.is_some() && join_ref != stored {
+                    return; // stale join_ref: dropped silently (1.8.3+)
+                }
+                if msg.event == "phx_leave" {
+                    let jr = stored.as_deref().map(Text::new);
+                    self.send(&Outgoing::reply(
+                        jr,
+                        msg.msg_ref,
+                        topic.as_str(),
+                        "ok",
+                        ok("{}"),
+                    ));
+                    self.channels.remove(&topic);
+                    self.send(&Outgoing::close(jr, topic.as_str()));
+                } else if self.answer_pushes {
+                    // The recorded app's `echo`: reply ok with the same payload.
+                    let jr = stored.as_deref().map(Text::new);
+                    self.send(&Outgoing::reply(
+                        jr,
+                        msg.msg_ref,
+                        topic.as_str(),
+                        "ok",
+                        msg.payload,
+                    ));
+                }
+            }
+            None if msg.event == "phx_leave" => {
+                self.send(&Outgoing::reply(
+                    msg.join_ref,
+                    msg.msg_ref,
+                    topic.as_str(),
+                    "ok",
+                    ok("{}"),
+                ));
+            }
+            None => {
+                let unmatched = ok(r#"{"reason":"unmatched topic"}"#);
+                self.send(&Outgoing::reply(
+                    None,
+                    msg.msg_ref,
+                    topic.as_str(),
+                    "error",
+                    unmatched,
+                ));
+            }
+        }
+    }
+
+    fn join(&mut self, topic: &str, join_ref: Option<String>, msg: &codec::Message<'_>) {
+        let policy = self
+            .join_policy
+            .get(topic)
+            .copied()
+            .unwrap_or(JoinPolicy::Accept);
+        let jr = join_ref.as_deref().map(Text::new);
+        match policy {
+            JoinPolicy::Accept => {
+                self.channels.insert(topic.to_owned(), join_ref.clone());
+                let response = format!(r#"{{"topic":"{topic}"}}"#);
+                let payload = Payload::Json(RawJson::new(&response).unwrap());
+                self.send(&Outgoing::reply(jr, msg.msg_ref, topic, "ok", payload));
+            }
+            JoinPolicy::Refuse => {
+                let payload = Payload::Json(RawJson::new(r#"{"reason":"denied"}"#).unwrap());
+                self.send(&Outgoing::reply(jr, msg.msg_ref, topic, "error", payload));
+            }
+            JoinPolicy::Ignore => {}
+        }
+    }
+}
+
+/// The client, the peer, and the clock.
+pub struct Pair {
+    pub client: TestClient,
+    pub peer: Peer,
+    pub now: Instant,
+    /// Whether the simulated transport is up.
+    pub link_up: bool,
+    /// Connect the transport automatically when the client asks (`Event::Connect`).
+    pub auto_connect: bool,
+    /// Every frame the client sent, in order.
+    pub sent: Vec<Wire>,
+    pub events: Vec<Event>,
+    pub got: Vec<Got>,
+}
+
+impl Pair {
+    pub fn new(config: Config) -> Self {
+        Pair {
+            client: TestClient::new(config),
+            peer: Peer::new(config.vsn),
+            now: Instant::ZERO,
+            link_up: false,
+            auto_connect: true,
+            sent: Vec::new(),
+            events: Vec::new(),
+            got: Vec::new(),
+        }
+    }
+
+    /// A pair connected at time zero, with the initial events cleared.
+    pub fn connected() -> Self {
+        let mut pair = Pair::new(Config::default());
+        pair.client.connect(pair.now);
+        pair.drive();
+        assert!(pair.client.is_connected());
+        pair.take_events();
+        pair
+    }
+
+    /// Moves frames and events until nothing changes.
+    pub fn drive(&mut self) {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let mut progress = false;
+            while let Some(event) = self.client.poll_event() {
+                progress = true;
+                if event == Event::Connect && self.auto_connect {
+                    self.peer.new_connection();
+                    self.link_up = true;
+                    self.client.handle_connected(self.now);
+                }
+                if matches!(event, Event::HeartbeatTimeout | Event::ConnectTimeout) {
+                    self.link_up = false;
+                }
+                self.events.push(event);
+            }
+            if self.link_up {
+                while let Some(t) = self.client.poll_transmit(self.now, &mut buf).unwrap() {
+                    progress = true;
+                    let wire = match t.kind {
+                        FrameKind::Text => {
+                            Wire::Text(String::from_utf8(buf[..t.len].to_vec()).unwrap())
+                        }
+                        FrameKind::Binary => Wire::Binary(buf[..t.len].to_vec()),
+                    };
+                    self.sent.push(wire.clone());
+                    self.peer.receive(wire);
+                }
+                while let Some(wire) = self.peer.outbox.pop_front() {
+                    progress = true;
+                    self.hand_over(&wire);
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+
+    /// Hands one server frame to the client (as if the server sent it now), then drives.
+    pub fn deliver(&mut self, wire: &Wire) {
+        self.hand_over(wire);
+        self.drive();
+    }
+
+    fn hand_over(&mut self, wire: &Wire) {
+        if let Some(inbound) = self.client.handle_frame(self.now, wire.frame()).unwrap() {
+            self.got.push(Got::from_inbound(inbound));
+        }
+    }
+
+    /// Runs the clock forward to `target`, firing every timer on the way, in order.
+    pub fn advance_to(&mut self, target: Instant) {
+        loop {
+            self.drive();
+            match self.client.poll_timeout() {
+                Some(at) if at <= target => {
+                    assert!(
+                        at >= self.now,
+                        "poll_timeout went back in time: {at:?} < {:?}",
+                        self.now
+                    );
+                    self.now = at;
+                    self.client.handle_timeout(at);
+                }
+                _ => break,
+            }
+        }
+        self.now = target;
+        self.drive();
+    }
+
+    pub fn advance(&mut self, by: Duration) {
+        self.advance_to(self.now.saturating_add(by));
+    }
+
+    /// The transport drops (a close from the server or a network error).
+    pub fn drop_link(&mut self) {
+        self.link_up = false;
+        self.peer.outbox.clear();
+        self.client.handle_disconnected(self.now);
+        self.drive();
+    }
+
+    /// Client API helpers that send what they write.
+    pub fn join(&mut self, topic: &str) -> ChannelId {
+        let id = self
+            .client
+            .join(self.now, topic, RawJson::EMPTY_OBJECT)
+            .unwrap();
+        self.drive();
+        id
+    }
+
+    pub fn push(&mut self, channel: ChannelId, event: &str, payload: &str) -> PushRef {
+        let mut buf = vec![0u8; 64 * 1024];
+        let payload = RawJson::new(payload).unwrap();
+        let (push, t) = self
+            .client
+            .push(self.now, channel, event, payload, &mut buf)
+            .unwrap();
+        let wire = Wire::Text(String::from_utf8(buf[..t.len].to_vec()).unwrap());
+        self.sent.push(wire.clone());
+        if self.link_up {
+            self.peer.receive(wire);
+        }
+        self.drive();
+        push
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn take_sent(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.sent)
+            .into_iter()
+            .map(|w| w.text().to_owned())
+            .collect()
+    }
+
+    pub fn take_got(&mut self) -> Vec<Got> {
+        std::mem::take(&mut self.got)
+    }
+}
+
+pub fn at(millis: u64) -> Instant {
+    Instant::from_millis(millis)
+}
+
+pub fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
