@@ -317,16 +317,10 @@ impl<'a> UpgradeRequest<'a> {
             if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
                 return Err(RequestError::InvalidHeaderValue { index });
             }
-            let reserved = [
-                "host",
-                "upgrade",
-                "connection",
-                "sec-websocket-key",
-                "sec-websocket-version",
-                "sec-websocket-extensions",
-            ]
-            .iter()
-            .any(|r| name.eq_ignore_ascii_case(r))
+            // The handshake writes these itself; a second copy would confuse the server.
+            let reserved = RESERVED_HEADERS
+                .iter()
+                .any(|r| name.eq_ignore_ascii_case(r))
                 || (self.auth_token.is_some()
                     && name.eq_ignore_ascii_case("sec-websocket-protocol"));
             if reserved {
@@ -336,6 +330,17 @@ impl<'a> UpgradeRequest<'a> {
         Ok(())
     }
 }
+
+/// Headers [`UpgradeRequest::write`] always writes (or, for extensions, must not offer: this
+/// codec implements none).
+const RESERVED_HEADERS: [&str; 6] = [
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+];
 
 /// `tchar` from RFC 9110 §5.6.2.
 const fn is_token_byte(b: u8) -> bool {
