@@ -9,6 +9,8 @@
 //! | module | role |
 //! | --- | --- |
 //! | [`codec`] | Phoenix message serializers (V2 JSON, V1 JSON, V2 binary), both roles |
+//! | [`connection`] | WebSocket codec + session over one byte stream (feature `ws`) |
+//! | [`io`] | blocking and async drivers over `embedded-io` streams (features `io`, `async`) |
 //! | [`router`] | fixed-capacity topic table: exact topics and `prefix*` patterns |
 //! | [`session`] | the channels state machine: refs, joins, heartbeat, reconnect, rejoin, timeouts |
 //! | [`time`] | the caller's clock as milliseconds: [`time::Instant`], [`time::Duration`] |
@@ -34,6 +36,10 @@
 )]
 
 pub mod codec;
+#[cfg(feature = "ws")]
+pub mod connection;
+#[cfg(feature = "io")]
+pub mod io;
 pub mod router;
 pub mod session;
 pub mod time;

@@ -186,6 +186,12 @@ impl<const CHANNELS: usize, const QUEUE: usize> Client<CHANNELS, QUEUE> {
         matches!(self.socket, Socket::Up(_))
     }
 
+    /// Whether the session wants a transport: connecting (after [`Event::Connect`]) or
+    /// connected. When this turns false, close the transport.
+    pub const fn transport_wanted(&self) -> bool {
+        matches!(self.socket, Socket::Connecting { .. } | Socket::Up(_))
+    }
+
     // ----- transport lifecycle -----------------------------------------------------------
 
     /// Asks for a connection: [`Event::Connect`] is emitted at once. Does nothing if one is

@@ -175,6 +175,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
         self.error = None;
     }
 
+    /// The reassembly buffer, lent out between connections (the byte-level connection reads
+    /// the upgrade response head into it). Call [`Decoder::reset`] before decoding again: what
+    /// is written here while a message is being assembled would corrupt it.
+    pub fn buffer_mut(&mut self) -> &mut [u8] {
+        self.buf.as_mut()
+    }
+
     /// Returns the buffer.
     pub fn into_inner(self) -> B {
         self.buf

@@ -1,0 +1,187 @@
+//! Drivers that run a [`Connection`] over a byte stream: a blocking one over
+//! `embedded_io::{Read, Write}` and, with the `async` feature, an async one over
+//! `embedded-io-async`. Each is a thin loop over the connection's sans-IO calls; the caller
+//! brings the clock, opens the stream on [`Event::Connect`](crate::session::Event::Connect),
+//! and drains [`Connection::poll_event`] after each round.
+//!
+//! A round ([`poll`]): run the timers that are due, send everything queued, read once, feed
+//! what was read (handing each message to the callback), and send again. The read blocks
+//! until data arrives or the stream's own read timeout expires: give the stream a timeout no
+//! longer than the time until [`Connection::poll_timeout`], or heartbeats will be late.
+
+#[cfg(feature = "async")]
+pub mod nonblocking;
+
+use core::fmt;
+
+use embedded_io::{Error as _, ErrorKind, Read, Write};
+
+use crate::connection::{self, Connection, Outbound};
+use crate::session::Inbound;
+use crate::time::Instant;
+use crate::ws::{RngCore, UpgradeRequest};
+
+/// A driver error: from the stream, or from the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Error<E> {
+    /// The stream failed; the connection was told it is down (a reconnect is scheduled).
+    Io(E),
+    /// The connection refused something (a handshake or protocol error, a full table...).
+    Connection(connection::Error),
+}
+
+impl<E> From<connection::Error> for Error<E> {
+    fn from(e: connection::Error) -> Self {
+        Error::Connection(e)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "transport: {e:?}"),
+            Error::Connection(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for Error<E> {}
+
+/// What a round found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Round {
+    /// The stream is still in use.
+    Open,
+    /// The stream is finished (closed by the peer, or a close frame was sent): drop it, and
+    /// open a new one on the next [`Event::Connect`](crate::session::Event::Connect).
+    Closed,
+}
+
+/// Writes the upgrade request on a freshly opened stream.
+pub fn start<S, R, B, const C: usize, const Q: usize>(
+    conn: &mut Connection<R, B, C, Q>,
+    stream: &mut S,
+    request: &UpgradeRequest<'_>,
+    tx: &mut [u8],
+) -> Result<(), Error<S::Error>>
+where
+    S: Write,
+    R: RngCore,
+    B: AsRef<[u8]> + AsMut<[u8]>,
+{
+    let len = conn.start(request, tx)?;
+    stream
+        .write_all(tx.get(..len).unwrap_or_default())
+        .and_then(|()| stream.flush())
+        .map_err(Error::Io)
+}
+
+/// Sends everything the connection has queued.
+pub fn flush<S, R, B, const C: usize, const Q: usize>(
+    conn: &mut Connection<R, B, C, Q>,
+    stream: &mut S,
+    now: Instant,
+    tx: &mut [u8],
+) -> Result<Round, Error<S::Error>>
+where
+    S: Write,
+    R: RngCore,
+    B: AsRef<[u8]> + AsMut<[u8]>,
+{
+    let mut wrote = false;
+    while let Some(out) = conn.poll_transmit(now, tx)? {
+        send(conn, stream, now, tx, out)?;
+        wrote = true;
+        if out.close_after {
+            let _ = stream.flush();
+            return Ok(Round::Closed);
+        }
+    }
+    if wrote {
+        if let Err(e) = stream.flush() {
+            conn.handle_disconnected(now);
+            return Err(Error::Io(e));
+        }
+    }
+    Ok(Round::Open)
+}
+
+/// Writes one frame; a failed write takes the connection down.
+pub fn send<S, R, B, const C: usize, const Q: usize>(
+    conn: &mut Connection<R, B, C, Q>,
+    stream: &mut S,
+    now: Instant,
+    tx: &[u8],
+    out: Outbound,
+) -> Result<(), Error<S::Error>>
+where
+    S: Write,
+    R: RngCore,
+    B: AsRef<[u8]> + AsMut<[u8]>,
+{
+    stream.write_all(out.bytes(tx)).map_err(|e| {
+        conn.handle_disconnected(now);
+        Error::Io(e)
+    })
+}
+
+/// One round: timers, send, read once, feed, send. Each pushed, broadcast or reply message
+/// is handed to `on_message`, borrowed from `rx` or the connection's buffer.
+///
+/// A read that times out or is interrupted is not an error. End of stream or a failed read
+/// takes the connection down (a reconnect is scheduled).
+pub fn poll<S, R, B, const C: usize, const Q: usize>(
+    conn: &mut Connection<R, B, C, Q>,
+    stream: &mut S,
+    now: Instant,
+    rx: &mut [u8],
+    tx: &mut [u8],
+    mut on_message: impl FnMut(Inbound<'_>),
+) -> Result<Round, Error<S::Error>>
+where
+    S: Read + Write,
+    R: RngCore,
+    B: AsRef<[u8]> + AsMut<[u8]>,
+{
+    if conn.poll_timeout().is_some_and(|at| at <= now) {
+        conn.handle_timeout(now);
+    }
+    if !conn.client().transport_wanted() {
+        return Ok(Round::Closed);
+    }
+    if flush(conn, stream, now, tx)? == Round::Closed {
+        return Ok(Round::Closed);
+    }
+    let n = match stream.read(rx) {
+        Ok(0) => {
+            conn.handle_disconnected(now);
+            return Ok(Round::Closed);
+        }
+        Ok(n) => n,
+        Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => 0,
+        Err(e) => {
+            conn.handle_disconnected(now);
+            return Err(Error::Io(e));
+        }
+    };
+    let mut input = rx.get(..n).unwrap_or_default();
+    let mut failure = None;
+    while !input.is_empty() {
+        match conn.handle_input(now, &mut input) {
+            Ok(Some(message)) => on_message(message),
+            Ok(None) => {}
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    // Send what the input caused (joins after the upgrade, a close reply) before reporting.
+    let round = flush(conn, stream, now, tx)?;
+    match failure {
+        Some(e) => Err(Error::Connection(e)),
+        None => Ok(round),
+    }
+}
