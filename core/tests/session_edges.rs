@@ -5,7 +5,7 @@
 mod harness;
 
 use fawkes_core::codec::{Frame, Payload, RawJson};
-use fawkes_core::session::{ChannelState, Config, Error, ErrorCause, Event, PushRef};
+use fawkes_core::session::{ChannelState, Error, ErrorCause, Event, PushRef};
 use harness::{at, ms, Got, JoinPolicy, Pair, Wire};
 
 fn ok_reply(push: PushRef, channel: fawkes_core::session::ChannelId, response: &str) -> Got {

@@ -1,0 +1,317 @@
+//! The edge cases of `spec/phoenix-protocol.md` §6 that live at the WebSocket layer (1, 2,
+//! 3, 7 and 8), driven through the byte-level `Connection` with a hand-written server side.
+
+use fawkes_core::codec::{RawJson, Vsn};
+use fawkes_core::connection::{Connection, Error, Outbound};
+use fawkes_core::session::{Config, ErrorCause, Event};
+use fawkes_core::time::Instant;
+use fawkes_core::ws::{Accept, CloseCode, HandshakeError, Key, RngCore, UpgradeRequest, VSN_1};
+
+/// A fixed "random" source: masks do not matter to these tests.
+struct Counter(u32);
+
+impl RngCore for Counter {
+    fn next_u32(&mut self) -> u32 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9);
+        self.0
+    }
+    fn next_u64(&mut self) -> u64 {
+        u64::from(self.next_u32()) << 32 | u64::from(self.next_u32())
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for b in dst {
+            *b = self.next_u32() as u8;
+        }
+    }
+}
+
+type Conn = Connection<Counter, [u8; 1024], 4, 16>;
+
+const KEY: [u8; 16] = *b"fawkes-test-key!";
+
+fn request() -> UpgradeRequest<'static> {
+    UpgradeRequest::new("127.0.0.1", "/socket/websocket", Key::new(KEY)).port(4000)
+}
+
+fn now() -> Instant {
+    Instant::ZERO
+}
+
+fn events(conn: &mut Conn) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+/// A connection that has sent its upgrade request; returns the request text.
+fn upgrading(config: Config, request: &UpgradeRequest<'_>) -> (Conn, String) {
+    let mut conn = Conn::new(config, Counter(1), [0u8; 1024]);
+    conn.client_mut().connect(now());
+    assert_eq!(events(&mut conn), [Event::Connect]);
+    let mut out = [0u8; 1024];
+    let len = conn.start(request, &mut out).unwrap();
+    (conn, String::from_utf8(out[..len].to_vec()).unwrap())
+}
+
+fn switching_protocols(extra: &str) -> String {
+    let accept = Key::new(KEY).accept();
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+         sec-websocket-accept: {}\r\n{extra}\r\n",
+        accept.as_str()
+    )
+}
+
+/// An open connection (upgrade done, events drained).
+fn open() -> Conn {
+    let (mut conn, _) = upgrading(Config::default(), &request());
+    let response = switching_protocols("");
+    let mut input = response.as_bytes();
+    assert!(conn.handle_input(now(), &mut input).unwrap().is_none());
+    assert!(input.is_empty());
+    assert_eq!(events(&mut conn), [Event::Connected]);
+    assert!(conn.is_open());
+    conn
+}
+
+/// An unmasked server frame.
+fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => frame.push(n as u8),
+        n if n <= 0xFFFF => {
+            frame.push(126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// The code of the close frame the client queued, unmasked.
+fn queued_close(conn: &mut Conn) -> u16 {
+    let mut out = [0u8; 256];
+    let Outbound {
+        start,
+        end,
+        close_after,
+    } = conn.poll_transmit(now(), &mut out).unwrap().unwrap();
+    assert!(close_after);
+    let frame = &out[start..end];
+    assert_eq!(frame[0], 0x88, "a close frame");
+    let mask = [frame[2], frame[3], frame[4], frame[5]];
+    let code = [frame[6] ^ mask[0], frame[7] ^ mask[1]];
+    u16::from_be_bytes(code)
+}
+
+#[test]
+fn edge_01_vsn_is_always_sent() {
+    let (_, text) = upgrading(Config::default(), &request());
+    assert!(
+        text.starts_with("GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\n"),
+        "{text}"
+    );
+    let v1 = Config {
+        vsn: Vsn::V1,
+        ..Config::default()
+    };
+    let (_, text) = upgrading(v1, &request().vsn(VSN_1));
+    assert!(
+        text.starts_with("GET /socket/websocket?vsn=1.0.0 HTTP/1.1\r\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn edge_02_upgrade_status_is_surfaced_and_the_session_backs_off() {
+    for (status, line) in [
+        (403, "403 Forbidden"),
+        (400, "400 Bad Request"),
+        (429, "429 Too Many Requests"),
+        (500, "500 Internal Server Error"),
+    ] {
+        let (mut conn, _) = upgrading(Config::default(), &request());
+        let response = format!("HTTP/1.1 {line}\r\ncontent-length: 0\r\n\r\n");
+        let mut input = response.as_bytes();
+        let err = conn.handle_input(now(), &mut input).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Handshake(HandshakeError::Status { code: status })
+        );
+        assert_eq!(
+            events(&mut conn),
+            [Event::ReconnectScheduled {
+                at: Instant::from_millis(10),
+                attempt: 1
+            }]
+        );
+        assert!(!conn.is_open());
+        // Nothing is sent on a refused upgrade.
+        assert_eq!(conn.poll_transmit(now(), &mut [0u8; 64]), Ok(None));
+    }
+}
+
+#[test]
+fn edge_02_the_recorded_403_is_refused() {
+    let (mut conn, _) = upgrading(Config::default(), &request());
+    let recorded = "HTTP/1.1 403 Forbidden\r\ndate: Sat, 28 Nov 2026 15:06:37 GMT\r\ncontent-length: 0\r\n\
+                    vary: accept-encoding\r\ncache-control: max-age=0, private, must-revalidate\r\n\r\n";
+    // Fed one byte at a time, it is refused as soon as the status line is complete.
+    let mut result = Ok(None);
+    for byte in recorded.as_bytes().chunks(1) {
+        let mut input = byte;
+        result = conn.handle_input(now(), &mut input).map(|m| m.map(|_| ()));
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        result,
+        Err(Error::Handshake(HandshakeError::Status { code: 403 }))
+    );
+}
+
+#[test]
+fn edge_03_auth_token_subprotocol() {
+    let request = request().auth_token("abc");
+    let (mut conn, text) = upgrading(Config::default(), &request);
+    assert!(
+        text.contains("\r\nSec-WebSocket-Protocol: phoenix, base64url.bearer.phx.YWJj\r\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("base64url.bearer.phx.").count(), 1);
+    let response = switching_protocols("sec-websocket-protocol: phoenix\r\n");
+    let mut input = response.as_bytes();
+    conn.handle_input(now(), &mut input).unwrap();
+    assert!(conn.is_open());
+    // Padding is stripped: "ab" is "YWI=" in base64.
+    let (_, text) = upgrading(Config::default(), &self::request().auth_token("ab"));
+    assert!(text.contains("base64url.bearer.phx.YWI\r\n"), "{text}");
+    // A wrong accept is refused.
+    let (mut conn, _) = upgrading(Config::default(), &self::request());
+    let wrong = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n\r\n",
+        Accept::for_key("c29tZSBvdGhlciBrZXkhIQ==").as_str()
+    );
+    let mut input = wrong.as_bytes();
+    assert_eq!(
+        conn.handle_input(now(), &mut input).unwrap_err(),
+        Error::Handshake(HandshakeError::AcceptMismatch)
+    );
+}
+
+#[test]
+fn edge_07_oversized_messages_close_with_1009() {
+    let mut conn = open();
+    conn.client_mut()
+        .join(now(), "rooms:a", RawJson::EMPTY_OBJECT)
+        .unwrap();
+    let big = format!(
+        r#"[null,null,"rooms:a","e",{{"s":"{}"}}]"#,
+        "x".repeat(2000)
+    );
+    let frame = server_frame(0x1, big.as_bytes());
+    let mut input = frame.as_slice();
+    let err = conn.handle_input(now(), &mut input).unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol(e) if e.close_code() == CloseCode(1009)),
+        "{err:?}"
+    );
+    assert_eq!(queued_close(&mut conn), 1009);
+    let events = events(&mut conn);
+    assert!(
+        events.contains(&Event::ReconnectScheduled {
+            at: Instant::from_millis(10),
+            attempt: 1
+        }),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn edge_08_invalid_utf8_text_closes_with_1007() {
+    let mut conn = open();
+    let frame = server_frame(0x1, b"[null,null,\"t\",\"e\",\"\xff\"]");
+    let mut input = frame.as_slice();
+    let err = conn.handle_input(now(), &mut input).unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol(e) if e.close_code() == CloseCode(1007)),
+        "{err:?}"
+    );
+    assert_eq!(queued_close(&mut conn), 1007);
+}
+
+#[test]
+fn edge_22_server_close_is_echoed_and_reconnects() {
+    let mut conn = open();
+    conn.client_mut()
+        .join(now(), "rooms:a", RawJson::EMPTY_OBJECT)
+        .unwrap();
+    let mut out = [0u8; 256];
+    assert!(conn.poll_transmit(now(), &mut out).unwrap().is_some()); // the join
+    let frame = server_frame(0x8, &1000u16.to_be_bytes());
+    let mut input = frame.as_slice();
+    assert!(conn.handle_input(now(), &mut input).unwrap().is_none());
+    assert_eq!(queued_close(&mut conn), 1000);
+    let events = events(&mut conn);
+    assert_eq!(
+        events,
+        [
+            Event::ChannelErrored {
+                channel: conn.client().find("rooms:a").unwrap(),
+                cause: ErrorCause::ConnectionLost
+            },
+            Event::ReconnectScheduled {
+                at: Instant::from_millis(10),
+                attempt: 1
+            },
+        ]
+    );
+}
+
+#[test]
+fn pings_are_answered_with_pongs() {
+    let mut conn = open();
+    let frame = server_frame(0x9, b"hi");
+    let mut input = frame.as_slice();
+    assert!(conn.handle_input(now(), &mut input).unwrap().is_none());
+    let mut out = [0u8; 64];
+    let o = conn.poll_transmit(now(), &mut out).unwrap().unwrap();
+    let frame = &out[o.start..o.end];
+    assert_eq!(frame[0], 0x8A);
+    assert_eq!(frame[1], 0x80 | 2, "masked, two bytes");
+    let mask = &frame[2..6];
+    assert_eq!([frame[6] ^ mask[0], frame[7] ^ mask[1]], *b"hi");
+}
+
+#[test]
+fn frames_after_the_upgrade_head_in_the_same_read_are_decoded() {
+    let (mut conn, _) = upgrading(Config::default(), &request());
+    conn.client_mut()
+        .join(now(), "rooms:a", RawJson::EMPTY_OBJECT)
+        .unwrap();
+    let mut bytes = switching_protocols("").into_bytes();
+    bytes.extend(server_frame(
+        0x1,
+        br#"["1","1","rooms:a","phx_reply",{"response":{},"status":"ok"}]"#,
+    ));
+    let mut input = bytes.as_slice();
+    let mut out = [0u8; 256];
+    // The head: the connection opens and the join is queued...
+    assert!(conn.handle_input(now(), &mut input).unwrap().is_none());
+    assert!(!input.is_empty(), "the frame is left for the next call");
+    let join = conn.poll_transmit(now(), &mut out).unwrap().unwrap();
+    assert_eq!(
+        join.end - join.start,
+        6 + r#"["1","1","rooms:a","phx_join",{}]"#.len()
+    );
+    // ...and the frame that followed the head in the same read is its reply.
+    let reply = conn.handle_input(now(), &mut input).unwrap();
+    assert!(
+        matches!(reply, Some(fawkes_core::session::Inbound::JoinReply { .. })),
+        "{reply:?}"
+    );
+    assert!(input.is_empty());
+}
