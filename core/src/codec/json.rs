@@ -103,35 +103,11 @@ pub(crate) fn for_each_member<'a>(
 ) -> Result<(), DecodeError> {
     let mut s = Scanner::new(text);
     s.skip_ws();
-    match s.peek() {
-        Some(b'{') => s.bump(),
-        Some(_) => return Err(s.error(Kind::NotAnObject)),
-        None => return Err(s.error(Kind::UnexpectedEnd)),
-    }
-    s.skip_ws();
-    if s.peek() == Some(b'}') {
-        s.bump();
-    } else {
-        loop {
-            s.skip_ws();
-            let key = s.string()?;
-            s.skip_ws();
-            s.expect(b':')?;
-            s.skip_ws();
-            let value = s.value()?;
-            visit(key, value);
-            s.skip_ws();
-            match s.peek() {
-                Some(b',') => s.bump(),
-                Some(b'}') => {
-                    s.bump();
-                    break;
-                }
-                Some(b) => return Err(s.error(Kind::UnexpectedByte(b))),
-                None => return Err(s.error(Kind::UnexpectedEnd)),
-            }
-        }
-    }
+    s.object(|s, key| {
+        let value = s.value()?;
+        visit(key, value);
+        Ok(())
+    })?;
     s.skip_ws();
     s.expect_end()
 }
@@ -193,6 +169,42 @@ impl<'a> Scanner<'a> {
         self.text
             .get(start..end)
             .ok_or(DecodeError::new(start, Kind::UnexpectedEnd))
+    }
+
+    /// Walks the object at `pos`: for each member, reads the key and the `:`, then lets
+    /// `member` read the value (it must consume exactly one value).
+    pub(crate) fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Text<'a>) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        match self.peek() {
+            Some(b'{') => self.bump(),
+            Some(_) => return Err(self.error(Kind::NotAnObject)),
+            None => return Err(self.error(Kind::UnexpectedEnd)),
+        }
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.bump();
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            let key = self.string()?;
+            self.skip_ws();
+            self.expect(b':')?;
+            self.skip_ws();
+            member(self, key)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.bump(),
+                Some(b'}') => {
+                    self.bump();
+                    return Ok(());
+                }
+                Some(b) => return Err(self.error(Kind::UnexpectedByte(b))),
+                None => return Err(self.error(Kind::UnexpectedEnd)),
+            }
+        }
     }
 
     /// Reads a string at `pos` (which must be on its opening quote), validating escapes.

@@ -15,51 +15,27 @@ pub(crate) fn decode(text: &str, sender: Sender) -> Result<Message<'_>, DecodeEr
     let mut s = Scanner::new(text);
     s.skip_ws();
     let start = s.pos();
-    match s.peek() {
-        Some(b'{') => s.bump(),
-        Some(_) => return Err(s.error(Kind::NotAnObject)),
-        None => return Err(s.error(Kind::UnexpectedEnd)),
-    }
     let mut topic: Option<Text<'_>> = None;
     let mut event: Option<Text<'_>> = None;
     let mut payload: Option<(usize, RawJson<'_>)> = None;
     let mut msg_ref: Option<Option<Text<'_>>> = None;
     let mut join_ref: Option<Text<'_>> = None;
-    s.skip_ws();
-    if s.peek() == Some(b'}') {
-        s.bump();
-    } else {
-        loop {
-            s.skip_ws();
-            let key = s.string()?;
-            s.skip_ws();
-            s.expect(b':')?;
-            s.skip_ws();
-            if key == "topic" {
-                topic = Some(s.required_string(Field::Topic)?);
-            } else if key == "event" {
-                event = Some(s.required_string(Field::Event)?);
-            } else if key == "payload" {
-                payload = Some((s.pos(), s.value()?));
-            } else if key == "ref" {
-                msg_ref = Some(s.optional_ref(Field::Ref)?);
-            } else if key == "join_ref" {
-                join_ref = s.optional_ref(Field::JoinRef)?;
-            } else {
-                s.value()?;
-            }
-            s.skip_ws();
-            match s.peek() {
-                Some(b',') => s.bump(),
-                Some(b'}') => {
-                    s.bump();
-                    break;
-                }
-                Some(b) => return Err(s.error(Kind::UnexpectedByte(b))),
-                None => return Err(s.error(Kind::UnexpectedEnd)),
-            }
+    s.object(|s, key| {
+        if key == "topic" {
+            topic = Some(s.required_string(Field::Topic)?);
+        } else if key == "event" {
+            event = Some(s.required_string(Field::Event)?);
+        } else if key == "payload" {
+            payload = Some((s.pos(), s.value()?));
+        } else if key == "ref" {
+            msg_ref = Some(s.optional_ref(Field::Ref)?);
+        } else if key == "join_ref" {
+            join_ref = s.optional_ref(Field::JoinRef)?;
+        } else {
+            s.value()?;
         }
-    }
+        Ok(())
+    })?;
     s.skip_ws();
     s.expect_end()?;
     let missing = |field| DecodeError::new(start, Kind::MissingField(field));

@@ -59,6 +59,28 @@ pub enum Round {
     Closed,
 }
 
+/// Feeds bytes read from the stream to the connection, handing each message to
+/// `on_message`; stops at the first error (the rest of the input is moot then).
+pub(crate) fn feed<R, B, const C: usize, const Q: usize>(
+    conn: &mut Connection<R, B, C, Q>,
+    now: Instant,
+    mut input: &[u8],
+    on_message: &mut impl FnMut(Inbound<'_>),
+) -> Option<connection::Error>
+where
+    R: RngCore,
+    B: AsRef<[u8]> + AsMut<[u8]>,
+{
+    while !input.is_empty() {
+        match conn.handle_input(now, &mut input) {
+            Ok(Some(message)) => on_message(message),
+            Ok(None) => {}
+            Err(e) => return Some(e),
+        }
+    }
+    None
+}
+
 /// Writes the upgrade request on a freshly opened stream.
 pub fn start<S, R, B, const C: usize, const Q: usize>(
     conn: &mut Connection<R, B, C, Q>,
@@ -166,18 +188,7 @@ where
             return Err(Error::Io(e));
         }
     };
-    let mut input = rx.get(..n).unwrap_or_default();
-    let mut failure = None;
-    while !input.is_empty() {
-        match conn.handle_input(now, &mut input) {
-            Ok(Some(message)) => on_message(message),
-            Ok(None) => {}
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
+    let failure = feed(conn, now, rx.get(..n).unwrap_or_default(), &mut on_message);
     // Send what the input caused (joins after the upgrade, a close reply) before reporting.
     let round = flush(conn, stream, now, tx)?;
     match failure {

@@ -96,18 +96,7 @@ where
             return Err(Error::Io(e));
         }
     };
-    let mut input = rx.get(..n).unwrap_or_default();
-    let mut failure = None;
-    while !input.is_empty() {
-        match conn.handle_input(now, &mut input) {
-            Ok(Some(message)) => on_message(message),
-            Ok(None) => {}
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
+    let failure = super::feed(conn, now, rx.get(..n).unwrap_or_default(), &mut on_message);
     let round = flush(conn, stream, now, tx).await?;
     match failure {
         Some(e) => Err(Error::Connection(e)),

@@ -699,13 +699,10 @@ impl<const CHANNELS: usize, const QUEUE: usize> Client<CHANNELS, QUEUE> {
     }
 
     fn channel_timers(&mut self, now: Instant) {
+        let timeout = self.config.timeout;
         for slot in 0..self.channels.len() {
-            let Some(Some(chan)) = self.channels.get_mut(slot) else {
+            let Some((id, chan)) = self.slot_mut(slot) else {
                 continue;
-            };
-            let id = ChannelId {
-                slot: u8::try_from(slot).unwrap_or(u8::MAX),
-                generation: chan.generation,
             };
             match chan.phase {
                 Phase::Waiting {
@@ -713,7 +710,7 @@ impl<const CHANNELS: usize, const QUEUE: usize> Client<CHANNELS, QUEUE> {
                 } if at <= now => {
                     chan.phase = Phase::Joining {
                         join_ref: None,
-                        deadline: now.saturating_add(self.config.timeout),
+                        deadline: now.saturating_add(timeout),
                     };
                 }
                 Phase::Joining { join_ref, deadline } if deadline <= now => {
@@ -800,12 +797,8 @@ impl<const CHANNELS: usize, const QUEUE: usize> Client<CHANNELS, QUEUE> {
     /// them with the connection).
     fn channels_lost(&mut self, _now: Instant) {
         for slot in 0..self.channels.len() {
-            let Some(Some(chan)) = self.channels.get_mut(slot) else {
+            let Some((id, chan)) = self.slot_mut(slot) else {
                 continue;
-            };
-            let id = ChannelId {
-                slot: u8::try_from(slot).unwrap_or(u8::MAX),
-                generation: chan.generation,
             };
             let phase = chan.phase;
             chan.stale_join = None;
@@ -857,6 +850,16 @@ impl<const CHANNELS: usize, const QUEUE: usize> Client<CHANNELS, QUEUE> {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         generation
+    }
+
+    /// The channel in `slot`, with its id.
+    fn slot_mut(&mut self, slot: usize) -> Option<(ChannelId, &mut Channel)> {
+        let chan = self.channels.get_mut(slot)?.as_mut()?;
+        let id = ChannelId {
+            slot: u8::try_from(slot).ok()?,
+            generation: chan.generation,
+        };
+        Some((id, chan))
     }
 
     fn channel(&self, id: ChannelId) -> Option<&Channel> {
