@@ -59,8 +59,22 @@ pub enum Round {
     Closed,
 }
 
+/// The caller's clock, read by the drivers before and after a read that may block.
+pub trait Clock {
+    /// The current time.
+    fn now(&mut self) -> Instant;
+}
+
+impl<F: FnMut() -> Instant> Clock for F {
+    fn now(&mut self) -> Instant {
+        self()
+    }
+}
+
 /// Feeds bytes read from the stream to the connection, handing each message to
-/// `on_message`; stops at the first error (the rest of the input is moot then).
+/// `on_message`, and returns the first error. It keeps feeding after an error: a frame that
+/// does not decode leaves the connection open and the frames after it count, while after a
+/// fatal error the connection discards the rest itself.
 pub(crate) fn feed<R, B, const C: usize, const Q: usize>(
     conn: &mut Connection<R, B, C, Q>,
     now: Instant,
@@ -71,14 +85,17 @@ where
     R: RngCore,
     B: AsRef<[u8]> + AsMut<[u8]>,
 {
+    let mut first = None;
     while !input.is_empty() {
         match conn.handle_input(now, &mut input) {
             Ok(Some(message)) => on_message(message),
             Ok(None) => {}
-            Err(e) => return Some(e),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
         }
     }
-    None
+    first
 }
 
 /// Writes the upgrade request on a freshly opened stream.
@@ -150,14 +167,15 @@ where
 }
 
 /// One round: timers, send, read once, feed, send. Each pushed, broadcast or reply message
-/// is handed to `on_message`, borrowed from `rx` or the connection's buffer.
+/// is handed to `on_message`, borrowed from `rx` or the connection's buffer. The clock is
+/// read again after the read, which may have blocked.
 ///
 /// A read that times out or is interrupted is not an error. End of stream or a failed read
 /// takes the connection down (a reconnect is scheduled).
 pub fn poll<S, R, B, const C: usize, const Q: usize>(
     conn: &mut Connection<R, B, C, Q>,
     stream: &mut S,
-    now: Instant,
+    clock: &mut impl Clock,
     rx: &mut [u8],
     tx: &mut [u8],
     mut on_message: impl FnMut(Inbound<'_>),
@@ -167,6 +185,7 @@ where
     R: RngCore,
     B: AsRef<[u8]> + AsMut<[u8]>,
 {
+    let now = clock.now();
     if conn.poll_timeout().is_some_and(|at| at <= now) {
         conn.handle_timeout(now);
     }
@@ -178,16 +197,17 @@ where
     }
     let n = match stream.read(rx) {
         Ok(0) => {
-            conn.handle_disconnected(now);
+            conn.handle_disconnected(clock.now());
             return Ok(Round::Closed);
         }
         Ok(n) => n,
         Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => 0,
         Err(e) => {
-            conn.handle_disconnected(now);
+            conn.handle_disconnected(clock.now());
             return Err(Error::Io(e));
         }
     };
+    let now = clock.now();
     let failure = feed(conn, now, rx.get(..n).unwrap_or_default(), &mut on_message);
     // Send what the input caused (joins after the upgrade, a close reply) before reporting.
     let round = flush(conn, stream, now, tx)?;

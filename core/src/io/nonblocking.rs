@@ -7,7 +7,7 @@
 
 use embedded_io_async::{Read, Write};
 
-use super::{Error, Round};
+use super::{Clock, Error, Round};
 use crate::connection::Connection;
 use crate::session::Inbound;
 use crate::time::Instant;
@@ -62,11 +62,12 @@ where
     Ok(Round::Open)
 }
 
-/// One round: timers, send, read once (awaiting data), feed, send.
+/// One round: timers, send, read once (awaiting data), feed, send. The clock is read again
+/// after the read.
 pub async fn poll<S, R, B, const C: usize, const Q: usize>(
     conn: &mut Connection<R, B, C, Q>,
     stream: &mut S,
-    now: Instant,
+    clock: &mut impl Clock,
     rx: &mut [u8],
     tx: &mut [u8],
     mut on_message: impl FnMut(Inbound<'_>),
@@ -76,6 +77,7 @@ where
     R: RngCore,
     B: AsRef<[u8]> + AsMut<[u8]>,
 {
+    let now = clock.now();
     if conn.poll_timeout().is_some_and(|at| at <= now) {
         conn.handle_timeout(now);
     }
@@ -87,15 +89,16 @@ where
     }
     let n = match stream.read(rx).await {
         Ok(0) => {
-            conn.handle_disconnected(now);
+            conn.handle_disconnected(clock.now());
             return Ok(Round::Closed);
         }
         Ok(n) => n,
         Err(e) => {
-            conn.handle_disconnected(now);
+            conn.handle_disconnected(clock.now());
             return Err(Error::Io(e));
         }
     };
+    let now = clock.now();
     let failure = super::feed(conn, now, rx.get(..n).unwrap_or_default(), &mut on_message);
     let round = flush(conn, stream, now, tx).await?;
     match failure {
