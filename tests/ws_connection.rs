@@ -234,9 +234,16 @@ fn run_client(addr: SocketAddr, script: Script, log: &Log) {
             .map_or(MAX_READ_WAIT, |at| clock.until(at));
         tcp.set_read_timeout(wait.min(MAX_READ_WAIT))
             .expect("set the read timeout");
-        let result = io::poll(&mut conn, tcp, &mut || clock.now(), &mut rx, &mut tx, |inbound| {
-            record(Record::inbound(inbound));
-        });
+        let result = io::poll(
+            &mut conn,
+            tcp,
+            &mut || clock.now(),
+            &mut rx,
+            &mut tx,
+            |inbound| {
+                record(Record::inbound(inbound));
+            },
+        );
         match result {
             Ok(Round::Open) => {}
             Ok(Round::Closed) => {
