@@ -155,7 +155,7 @@ pub struct Client<const CHANNELS: usize, const QUEUE: usize> {
     events: Deque<Event, QUEUE>,
     events_lost: u32,
     rng: u64,
-    /// Generations of slots whose channel is gone, so ids stay unique after reuse.
+    /// The generation of the next join's id, so ids stay unique when slots are reused.
     next_generation: u16,
 }
 
@@ -270,30 +270,30 @@ impl<const CHANNELS: usize, const QUEUE: usize> Client<CHANNELS, QUEUE> {
             },
             _ => Phase::Waiting { retry_at: None },
         };
+        // A free slot, or the next one; ids hold the slot in a byte.
+        let free = self.channels.iter().position(Option::is_none);
+        let slot = free.unwrap_or(self.channels.len());
+        let slot_byte = u8::try_from(slot).map_err(|_| Error::TooManyChannels)?;
+        if free.is_none() && self.channels.is_full() {
+            return Err(Error::TooManyChannels);
+        }
         let generation = self.take_generation();
-        let channel = Channel {
+        let channel = Some(Channel {
             generation,
             topic,
             join_payload,
             phase,
             rejoin_attempts: 0,
             stale_join: None,
-        };
-        let slot = match self.channels.iter().position(Option::is_none) {
-            Some(slot) => {
-                if let Some(entry) = self.channels.get_mut(slot) {
-                    *entry = Some(channel);
-                }
-                slot
-            }
+        });
+        match self.channels.get_mut(slot) {
+            Some(entry) => *entry = channel,
+            // Checked above: there is room.
             None => {
-                self.channels
-                    .push(Some(channel))
-                    .map_err(|_| Error::TooManyChannels)?;
-                self.channels.len().saturating_sub(1)
+                let _ = self.channels.push(channel);
             }
-        };
-        let slot = u8::try_from(slot).map_err(|_| Error::TooManyChannels)?;
+        }
+        let slot = slot_byte;
         Ok(ChannelId { slot, generation })
     }
 
