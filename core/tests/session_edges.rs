@@ -624,3 +624,38 @@ fn edge_27_reconnect_backoff_grows_and_resets_on_success() {
         "{events:?}"
     );
 }
+
+#[test]
+fn edge_14_leave_after_a_join_timeout_still_sends_the_owed_leave() {
+    let mut pair = Pair::connected();
+    pair.peer
+        .join_policy
+        .insert("rooms:a".into(), JoinPolicy::Ignore);
+    let room = pair.join("rooms:a");
+    assert_eq!(pair.take_sent(), [r#"["1","1","rooms:a","phx_join",{}]"#]);
+    pair.now = at(10_000);
+    pair.client.handle_timeout(pair.now);
+    assert_eq!(pair.client.poll_event(), Some(Event::JoinTimeout(room)));
+    // The app gives up on the channel before its next poll_transmit.
+    pair.client.leave(pair.now, room).unwrap();
+    pair.drive();
+    assert_eq!(pair.take_sent(), [r#"["1","2","rooms:a","phx_leave",{}]"#]);
+    assert_eq!(pair.take_events().last(), Some(&Event::Left(room)));
+}
+
+#[test]
+fn edge_14_an_unsent_rejoin_timing_out_keeps_the_owed_leave() {
+    let mut pair = Pair::connected();
+    pair.peer
+        .join_policy
+        .insert("rooms:a".into(), JoinPolicy::Ignore);
+    pair.join("rooms:a");
+    pair.take_sent();
+    // Timers run with no poll_transmit in between (a blocked transport).
+    for t in [10_000, 11_000, 21_000] {
+        pair.now = at(t);
+        pair.client.handle_timeout(pair.now);
+    }
+    pair.drive();
+    assert_eq!(pair.take_sent()[0], r#"["1","2","rooms:a","phx_leave",{}]"#);
+}

@@ -25,8 +25,8 @@ mod event;
 mod refs;
 
 pub use config::{Backoff, Config, Jitter};
-pub use event::{ChannelId, ErrorCause, Event, Inbound, PushRef, Transmit};
 pub use event::Error;
+pub use event::{ChannelId, ErrorCause, Event, Inbound, PushRef, Transmit};
 
 use heapless::{Deque, String, Vec};
 
@@ -124,9 +124,13 @@ enum Socket {
     /// Not wanted: before `connect`, after `disconnect`, or after giving up.
     Idle,
     /// Wanted, down; `Event::Connect` is emitted at `reconnect_at`.
-    Down { reconnect_at: Instant },
+    Down {
+        reconnect_at: Instant,
+    },
     /// `Event::Connect` was emitted; waiting for `handle_connected`.
-    Connecting { deadline: Instant },
+    Connecting {
+        deadline: Instant,
+    },
     Up(Heartbeat),
 }
 
@@ -337,6 +341,17 @@ impl<const CHANNELS: usize, const QUEUE: usize> Client<CHANNELS, QUEUE> {
                     deadline: now.saturating_add(timeout),
                 };
                 return Ok(());
+            }
+            // A timed-out join still owes its phx_leave: leave that join.
+            (Phase::Waiting { .. } | Phase::Joining { join_ref: None, .. }, true) => {
+                if let Some(join_ref) = chan.stale_join.take() {
+                    chan.phase = Phase::Leaving {
+                        join_ref,
+                        leave_ref: None,
+                        deadline: now.saturating_add(timeout),
+                    };
+                    return Ok(());
+                }
             }
             _ => {}
         }
@@ -705,16 +720,15 @@ impl<const CHANNELS: usize, const QUEUE: usize> Client<CHANNELS, QUEUE> {
                 continue;
             };
             match chan.phase {
-                Phase::Waiting {
-                    retry_at: Some(at),
-                } if at <= now => {
+                Phase::Waiting { retry_at: Some(at) } if at <= now => {
                     chan.phase = Phase::Joining {
                         join_ref: None,
                         deadline: now.saturating_add(timeout),
                     };
                 }
                 Phase::Joining { join_ref, deadline } if deadline <= now => {
-                    chan.stale_join = join_ref;
+                    // A join that was never written keeps the leave an older one owes.
+                    chan.stale_join = join_ref.or(chan.stale_join);
                     self.emit(Event::JoinTimeout(id));
                     self.schedule_rejoin(now, id);
                 }
@@ -842,7 +856,10 @@ impl<const CHANNELS: usize, const QUEUE: usize> Client<CHANNELS, QUEUE> {
             .as_millis()
             .saturating_mul(u64::from(jitter.max_percent.min(100)))
             / 100;
-        let extra = self.rng.checked_rem(max_extra.saturating_add(1)).unwrap_or(0);
+        let extra = self
+            .rng
+            .checked_rem(max_extra.saturating_add(1))
+            .unwrap_or(0);
         delay.saturating_add(Duration::from_millis(extra))
     }
 
