@@ -266,7 +266,14 @@ where
         }
         *input = input.get(taken..).unwrap_or_default();
         let head = buf.get(..*len).unwrap_or_default();
+        let head_ended = *end_matched == 4;
         match ws::parse_response(head, accept) {
+            // A blank line that does not end a head (it came first) can never complete one.
+            Ok(Status::Partial) if head_ended => {
+                self.fail_upgrade(now);
+                *input = &[];
+                Err(Error::Handshake(HandshakeError::Malformed))
+            }
             Ok(Status::Partial) => Ok(()),
             Ok(Status::Complete(_)) => {
                 self.decoder.reset();

@@ -315,3 +315,21 @@ fn frames_after_the_upgrade_head_in_the_same_read_are_decoded() {
     );
     assert!(input.is_empty());
 }
+
+#[test]
+fn a_response_that_starts_with_a_blank_line_is_malformed_not_a_hang() {
+    let (mut conn, _) = upgrading(Config::default(), &request());
+    let response = format!("\r\n\r\n{}", switching_protocols(""));
+    let mut input = response.as_bytes();
+    let mut calls = 0;
+    let mut result = Ok(None);
+    while !input.is_empty() && calls < 100 {
+        calls += 1;
+        result = conn.handle_input(now(), &mut input).map(|m| m.map(|_| ()));
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(result, Err(Error::Handshake(HandshakeError::Malformed)));
+    assert!(calls < 100, "handle_input must consume its input");
+}
