@@ -280,3 +280,22 @@ fn raw_json_constructor_rejects_what_decode_rejects() {
         assert!(codec::RawJson::new(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn nesting_limit_counts_from_the_payload_top_in_replies_too() {
+    let nested = |levels: usize| {
+        format!(
+            r#"["1","2","t","phx_reply",{{"response":{}{},"status":"ok"}}]"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    // The reply object is level 1, so the response may hold MAX_NESTING - 1 levels.
+    let fits = nested(codec::MAX_NESTING - 1);
+    codec::decode(Vsn::V2, Sender::Server, Frame::Text(&fits)).unwrap();
+    let too_deep = nested(codec::MAX_NESTING);
+    assert_eq!(v2_error(&too_deep).kind, Kind::NestingTooDeep);
+    // The same payload in a non-reply message hits the same limit.
+    let push = too_deep.replace("phx_reply", "push");
+    assert_eq!(v2_error(&push).kind, Kind::NestingTooDeep);
+}

@@ -1,9 +1,10 @@
 //! An iterative JSON scanner that validates and locates values without building them.
 //!
 //! The codec never materialises a payload: it only needs to know where each value starts and
-//! ends, and that the bytes are valid JSON. Strings are skipped with a SIMD byte search
-//! (`memchr`), and containers are tracked in a bit stack, so nesting costs no recursion and
-//! no memory beyond one `u128`.
+//! ends, and that the bytes are valid JSON. Strings are skipped by a one-pass search for the
+//! bytes that end a plain run (quote, backslash, control character) that works on whole words
+//! and blocks the compiler can vectorise, with no `unsafe` and no dependency; containers are
+//! tracked in a bit stack, so nesting costs no recursion and no memory beyond one `u128`.
 
 use super::error::{DecodeError, DecodeErrorKind as Kind, Field};
 use super::text::Text;
@@ -140,6 +141,7 @@ impl<'a> Scanner<'a> {
         self.pos = self.pos.saturating_add(1);
     }
 
+    #[inline(always)]
     pub(crate) fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.bump();
@@ -162,6 +164,12 @@ impl<'a> Scanner<'a> {
             None => Ok(()),
             Some(_) => Err(self.error(Kind::TrailingData)),
         }
+    }
+
+    /// The text from `start` to the current position, which the caller has scanned as one
+    /// value.
+    pub(crate) fn since(&self, start: usize) -> Result<RawJson<'a>, DecodeError> {
+        self.slice(start, self.pos).map(RawJson::validated)
     }
 
     fn slice(&self, start: usize, end: usize) -> Result<&'a str, DecodeError> {
@@ -208,6 +216,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads a string at `pos` (which must be on its opening quote), validating escapes.
+    #[inline(always)]
     pub(crate) fn string(&mut self) -> Result<Text<'a>, DecodeError> {
         let open = self.pos;
         match self.peek() {
@@ -220,32 +229,31 @@ impl<'a> Scanner<'a> {
         let mut escaped = false;
         loop {
             let rest = bytes.get(self.pos..).unwrap_or_default();
-            let Some(hit) = memchr::memchr2(b'"', b'\\', rest) else {
+            let Some(hit) = find_special(rest) else {
                 return Err(DecodeError::new(open, Kind::UnterminatedString));
             };
-            let run = rest.get(..hit).unwrap_or_default();
-            if let Some(bad) = run.iter().position(|&b| b < 0x20) {
-                return Err(DecodeError::new(
-                    self.pos.saturating_add(bad),
-                    Kind::ControlCharacter,
-                ));
-            }
             self.pos = self.pos.saturating_add(hit);
-            if self.peek() == Some(b'"') {
-                let raw = self.slice(start, self.pos)?;
-                self.bump();
-                return Ok(if escaped {
-                    Text::escaped(raw)
-                } else {
-                    Text::new(raw)
-                });
+            match self.peek() {
+                Some(b'"') => {
+                    let raw = self.slice(start, self.pos)?;
+                    self.bump();
+                    return Ok(if escaped {
+                        Text::escaped(raw)
+                    } else {
+                        Text::new(raw)
+                    });
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                _ => return Err(self.error(Kind::ControlCharacter)),
             }
-            escaped = true;
-            self.escape()?;
         }
     }
 
     /// Validates one escape sequence at `pos` (on the backslash) and moves past it.
+    #[cold]
     fn escape(&mut self) -> Result<(), DecodeError> {
         let at = self.pos;
         self.bump();
@@ -349,6 +357,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads a ref-like field: `null`, a string, or (tolerated from other clients) a number.
+    #[inline(always)]
     pub(crate) fn optional_ref(&mut self, field: Field) -> Result<Option<Text<'a>>, DecodeError> {
         match self.peek() {
             Some(b'n') => self.literal(b"null").map(|()| None),
@@ -360,6 +369,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads a field that must be a JSON string.
+    #[inline(always)]
     pub(crate) fn required_string(&mut self, field: Field) -> Result<Text<'a>, DecodeError> {
         match self.peek() {
             Some(b'"') => self.string(),
@@ -370,16 +380,23 @@ impl<'a> Scanner<'a> {
 
     /// Skips one JSON value of any type, iteratively, and returns its text.
     pub(crate) fn value(&mut self) -> Result<RawJson<'a>, DecodeError> {
+        self.nested_value(0)
+    }
+
+    /// Like [`Scanner::value`], for a value inside `outer` levels of containers that the
+    /// caller is walking itself, so the nesting limit still counts from the payload's top.
+    pub(crate) fn nested_value(&mut self, outer: usize) -> Result<RawJson<'a>, DecodeError> {
         let start = self.pos;
         // Bit i of `objects` says whether container level i+1 is an object (else an array).
         let mut objects: u128 = 0;
         let mut depth: usize = 0;
+        let limit = MAX_NESTING.saturating_sub(outer);
         'value: loop {
             // Here a value must begin.
             self.skip_ws();
             match self.peek() {
                 Some(open @ (b'{' | b'[')) => {
-                    if depth >= MAX_NESTING {
+                    if depth >= limit {
                         return Err(self.error(Kind::NestingTooDeep));
                     }
                     let is_object = open == b'{';
@@ -445,6 +462,62 @@ impl<'a> Scanner<'a> {
         self.skip_ws();
         self.expect(b':')
     }
+}
+
+/// Whether `b` ends a run of plain string bytes: a quote, a backslash or a control character.
+#[inline(always)]
+const fn is_special(b: u8) -> bool {
+    (b == b'"') | (b == b'\\') | (b < 0x20)
+}
+
+/// The index of the first `"`, `\` or control character in `bytes`, in one pass.
+///
+/// Most strings in a frame are short (refs, topics, events, keys), a few are very long (a
+/// base64 blob, a document). The first 64 bytes go eight at a time (SWAR); after that,
+/// 64-byte blocks get a branch-free test that the compiler turns into SIMD compares, and
+/// the block with a hit is searched with SWAR again.
+#[inline]
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    let head = bytes.get(..64).unwrap_or(bytes);
+    if let Some(i) = swar_find(head) {
+        return Some(i);
+    }
+    let mut done = head.len();
+    for block in bytes.get(done..).unwrap_or_default().chunks_exact(64) {
+        if block.iter().fold(false, |any, &b| any | is_special(b)) {
+            break;
+        }
+        done = done.saturating_add(64);
+    }
+    swar_find(bytes.get(done..).unwrap_or_default()).map(|i| done.saturating_add(i))
+}
+
+/// [`find_special`] eight bytes at a time: Mycroft's has-less-than / has-zero-byte tricks.
+/// Borrows only propagate upwards from a real hit, so the lowest flagged byte is exact.
+#[inline(always)]
+fn swar_find(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    const QUOTES: u64 = ONES.wrapping_mul(b'"' as u64);
+    const BACKSLASHES: u64 = ONES.wrapping_mul(b'\\' as u64);
+    const SPACES: u64 = ONES.wrapping_mul(0x20);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0usize;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let control = x.wrapping_sub(SPACES) & !x;
+        let quote = (x ^ QUOTES).wrapping_sub(ONES) & !(x ^ QUOTES);
+        let backslash = (x ^ BACKSLASHES).wrapping_sub(ONES) & !(x ^ BACKSLASHES);
+        let hits = (control | quote | backslash) & HIGH;
+        if hits != 0 {
+            return Some(at.saturating_add((hits.trailing_zeros() >> 3) as usize));
+        }
+        at = at.saturating_add(8);
+    }
+    let tail = chunks.remainder().iter().position(|&b| is_special(b));
+    tail.map(|i| at.saturating_add(i))
 }
 
 pub(crate) const fn hex_value(byte: u8) -> Option<u8> {

@@ -184,40 +184,61 @@ pub fn decode<'a>(vsn: Vsn, sender: Sender, frame: Frame<'a>) -> Result<Message<
     }
 }
 
-/// Splits a server's JSON `phx_reply` payload into status and response.
-fn json_reply(payload: RawJson<'_>, payload_offset: usize) -> Result<Reply<'_>, DecodeError> {
-    let at = |e: DecodeError| DecodeError::new(payload_offset.saturating_add(e.offset), e.kind);
-    let mut status = None;
-    let mut response = None;
-    let mut status_type_ok = true;
-    json::for_each_member(payload.as_str(), |key, value| {
-        if key == "status" {
-            let mut s = json::Scanner::new(value.as_str());
-            match s.required_string(Field::Status) {
-                Ok(text) => status = Some(text),
-                Err(_) => status_type_ok = false,
-            }
-        } else if key == "response" {
-            response = Some(value);
-        }
-    })
-    .map_err(|e| match e.kind {
-        DecodeErrorKind::NotAnObject => {
-            DecodeError::new(payload_offset, DecodeErrorKind::WrongType(Field::Payload))
-        }
-        _ => at(e),
-    })?;
-    let missing = |field| DecodeError::new(payload_offset, DecodeErrorKind::MissingField(field));
-    if !status_type_ok {
-        return Err(DecodeError::new(
-            payload_offset,
-            DecodeErrorKind::WrongType(Field::Status),
-        ));
+/// The members of a reply payload that matter, gathered while walking it.
+#[derive(Default)]
+pub(crate) struct ReplyParts<'a> {
+    status: Option<Text<'a>>,
+    status_not_a_string: bool,
+    response: Option<RawJson<'a>>,
+}
+
+/// Records one member of a reply payload (a repeated key keeps its last value, as Jason does).
+pub(crate) fn reply_member<'a>(parts: &mut ReplyParts<'a>, key: Text<'a>, value: RawJson<'a>) {
+    if key == "status" {
+        let status = json::Scanner::new(value.as_str()).required_string(Field::Status);
+        parts.status_not_a_string = status.is_err();
+        parts.status = status.ok();
+    } else if key == "response" {
+        parts.response = Some(value);
     }
-    Ok(Reply {
-        status: status.ok_or(missing(Field::Status))?,
-        response: Payload::Json(response.ok_or(missing(Field::Response))?),
-    })
+}
+
+impl<'a> ReplyParts<'a> {
+    /// The reply, or the error for a payload (at `offset`) that is not one.
+    pub(crate) fn finish(
+        self,
+        payload: RawJson<'a>,
+        offset: usize,
+    ) -> Result<Reply<'a>, DecodeError> {
+        let error = |kind| DecodeError::new(offset, kind);
+        if payload.as_bytes().first() != Some(&b'{') {
+            return Err(error(DecodeErrorKind::WrongType(Field::Payload)));
+        }
+        if self.status_not_a_string {
+            return Err(error(DecodeErrorKind::WrongType(Field::Status)));
+        }
+        Ok(Reply {
+            status: self
+                .status
+                .ok_or(error(DecodeErrorKind::MissingField(Field::Status)))?,
+            response: Payload::Json(
+                self.response
+                    .ok_or(error(DecodeErrorKind::MissingField(Field::Response)))?,
+            ),
+        })
+    }
+}
+
+/// Splits a server's JSON `phx_reply` payload, already scanned, into status and response.
+fn json_reply(payload: RawJson<'_>, payload_offset: usize) -> Result<Reply<'_>, DecodeError> {
+    let mut parts = ReplyParts::default();
+    if payload.as_bytes().first() == Some(&b'{') {
+        json::for_each_member(payload.as_str(), |key, value| {
+            reply_member(&mut parts, key, value);
+        })
+        .map_err(|e| DecodeError::new(payload_offset.saturating_add(e.offset), e.kind))?;
+    }
+    parts.finish(payload, payload_offset)
 }
 
 /// Fills in `reply` when a server sent a JSON `phx_reply`.

@@ -4,7 +4,7 @@ use super::error::{DecodeError, DecodeErrorKind as Kind, Field};
 use super::json::Scanner;
 use super::outgoing::{OutPayload, Outgoing};
 use super::writer::Writer;
-use super::{with_json_reply, Message, Payload, Sender};
+use super::{event, reply_member, Message, Payload, ReplyParts, Sender};
 
 /// Decodes a V2 text frame. Elements after the fifth are validated and ignored, as Phoenix
 /// ignores them.
@@ -29,7 +29,19 @@ pub(crate) fn decode(text: &str, sender: Sender) -> Result<Message<'_>, DecodeEr
     let event = s.required_string(Field::Event)?;
     next_element(&mut s, 4)?;
     let payload_offset = s.pos();
-    let payload = s.value()?;
+    // A server's reply is split into status and response in the same pass.
+    let mut reply = (sender == Sender::Server && event == event::REPLY).then(ReplyParts::default);
+    let payload = match &mut reply {
+        Some(parts) if s.peek() == Some(b'{') => {
+            s.object(|s, key| {
+                let value = s.nested_value(1)?;
+                reply_member(parts, key, value);
+                Ok(())
+            })?;
+            s.since(payload_offset)?
+        }
+        _ => s.value()?,
+    };
     loop {
         s.skip_ws();
         match s.peek() {
@@ -48,18 +60,22 @@ pub(crate) fn decode(text: &str, sender: Sender) -> Result<Message<'_>, DecodeEr
     }
     s.skip_ws();
     s.expect_end()?;
-    let msg = Message {
+    let reply = match reply {
+        Some(parts) => Some(parts.finish(payload, payload_offset)?),
+        None => None,
+    };
+    Ok(Message {
         join_ref,
         msg_ref,
         topic,
         event,
         payload: Payload::Json(payload),
-        reply: None,
-    };
-    with_json_reply(msg, sender, payload_offset)
+        reply,
+    })
 }
 
 /// Moves past the `,` before element `index`, or reports an array that ended too soon.
+#[inline(always)]
 fn next_element(s: &mut Scanner<'_>, index: u8) -> Result<(), DecodeError> {
     s.skip_ws();
     match s.peek() {
