@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("bench") => bench(args.get(1..).unwrap_or_default()),
+        Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("help") | Some("--help") | None => {
             print_help();
             Ok(())
@@ -33,8 +34,14 @@ fn main() -> ExitCode {
 fn print_help() {
     println!(
         "cargo xtask <task>\n\n\
-         test          the full gate: fmt, clippy -D warnings, every test, the {EMBEDDED_TARGET} build\n\
-         bench [ARGS]  criterion benches (FAWKES_BENCH_QUICK=1 for a short smoke run)"
+         test          the full gate: fmt, clippy -D warnings, every test (fuzz corpus replay\n\
+         \x20             included), the {EMBEDDED_TARGET} build, a {SMOKE_SECONDS} s nightly smoke of every\n\
+         \x20             fuzz target ({SKIP_SMOKE_VAR}=1 skips the smoke)\n\
+         bench [ARGS]  criterion benches (FAWKES_BENCH_QUICK=1 for a short smoke run)\n\
+         fuzz [--seconds N] [TARGET]\n\
+         \x20             run the fuzz targets on nightly, {DEFAULT_FUZZ_SECONDS} s each by default, and merge\n\
+         \x20             inputs with new coverage into fuzz/corpus/<target>; targets: {}",
+        FUZZ_TARGETS.join(", ")
     );
 }
 
@@ -75,12 +82,20 @@ fn install_toolchain_parts() -> Result<(), String> {
         .map_err(|e| format!("{e}: rustup is required (https://rustup.rs)"))?;
     for component in ["rustfmt", "clippy"] {
         if !components.lines().any(|l| l.starts_with(component)) {
-            run("install component", "rustup", &["component", "add", component])?;
+            run(
+                "install component",
+                "rustup",
+                &["component", "add", component],
+            )?;
         }
     }
     let targets = output("rustup", &["target", "list", "--installed"])?;
     if !targets.lines().any(|l| l.trim() == EMBEDDED_TARGET) {
-        run("install target", "rustup", &["target", "add", EMBEDDED_TARGET])?;
+        run(
+            "install target",
+            "rustup",
+            &["target", "add", EMBEDDED_TARGET],
+        )?;
     }
     Ok(())
 }
@@ -91,7 +106,14 @@ fn test() -> Result<(), String> {
     run(
         "clippy",
         "cargo",
-        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
     run(
         "clippy (core without default features)",
@@ -109,7 +131,11 @@ fn test() -> Result<(), String> {
     )?;
     run("tests", "cargo", &["test", "--workspace", "--all-targets"])?;
     run("doc tests", "cargo", &["test", "--workspace", "--doc"])?;
-    for features in [&["--no-default-features"][..], &[], &["--features", "defmt"]] {
+    for features in [
+        &["--no-default-features"][..],
+        &[],
+        &["--features", "async,defmt"],
+    ] {
         let mut args = vec![
             "build",
             "-p",
@@ -121,6 +147,7 @@ fn test() -> Result<(), String> {
         args.extend_from_slice(features);
         run("no_std build", "cargo", &args)?;
     }
+    fuzz_smoke()?;
     println!("\nxtask test: all checks passed");
     Ok(())
 }
@@ -129,4 +156,151 @@ fn bench(extra: &[String]) -> Result<(), String> {
     let mut args = vec!["bench", "-p", "fawkes-core"];
     args.extend(extra.iter().map(String::as_str));
     run("benchmarks", "cargo", &args)
+}
+
+// ----- fuzzing ---------------------------------------------------------------------------
+//
+// The targets live in `fuzz/` (a cargo-fuzz crate, outside the workspace); their checks live
+// in `fuzz/harness` (a workspace member), whose test `replay.rs` replays every committed
+// corpus file on stable as part of `cargo test --workspace` above. See FUZZING.md.
+
+/// The cargo-fuzz targets, as listed in `fuzz/Cargo.toml` and `fuzz/harness/src/lib.rs`.
+const FUZZ_TARGETS: [&str; 8] = [
+    "v2_text",
+    "v1_text",
+    "v2_binary",
+    "round_trip",
+    "ws_decoder",
+    "upgrade_response",
+    "session",
+    "connection",
+];
+
+/// Seconds per target for `cargo xtask fuzz` without `--seconds`.
+const DEFAULT_FUZZ_SECONDS: u32 = 60;
+
+/// Seconds per target in the smoke that ends `cargo xtask test`.
+const SMOKE_SECONDS: u32 = 10;
+
+/// Set to `1` to skip the nightly fuzz smoke in `cargo xtask test` (documented in FUZZING.md).
+const SKIP_SMOKE_VAR: &str = "FAWKES_SKIP_FUZZ_SMOKE";
+
+/// The build flags every fuzz run uses, so the smoke and long runs share one build: no
+/// sanitizer (the code is safe Rust; this roughly doubles the speed) but debug assertions,
+/// so arithmetic overflow panics.
+const FUZZ_BUILD_FLAGS: [&str; 3] = ["--sanitizer", "none", "--debug-assertions"];
+
+/// Checks for the nightly toolchain and installs cargo-fuzz if it is missing.
+fn install_fuzz_tools() -> Result<(), String> {
+    let toolchains = output("rustup", &["toolchain", "list"])
+        .map_err(|e| format!("{e}: rustup is required (https://rustup.rs)"))?;
+    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
+        return Err(format!(
+            "the fuzz smoke needs the nightly toolchain (cargo-fuzz builds with \
+             sanitizer-coverage flags only nightly accepts). Install it with \
+             `rustup toolchain install nightly`, or set {SKIP_SMOKE_VAR}=1 to skip the smoke \
+             (the stable corpus replay still runs in `cargo test`)."
+        ));
+    }
+    let installed = Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !installed {
+        run(
+            "install cargo-fuzz",
+            "cargo",
+            &["install", "cargo-fuzz", "--locked"],
+        )?;
+    }
+    Ok(())
+}
+
+/// Fuzzes `target` for `seconds`, reading the committed corpus and regressions and writing
+/// new inputs to `scratch`. A crash fails with the way to reproduce it.
+fn fuzz_run(target: &str, seconds: u32, scratch: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let scratch = scratch.display().to_string();
+    let corpus = format!("fuzz/corpus/{target}");
+    let regressions = format!("fuzz/regressions/{target}");
+    let max_time = format!("-max_total_time={seconds}");
+    let mut args = vec!["+nightly", "fuzz", "run"];
+    args.extend_from_slice(&FUZZ_BUILD_FLAGS);
+    args.extend_from_slice(&[target, &scratch, &corpus]);
+    if workspace_root().join(&regressions).is_dir() {
+        args.push(&regressions);
+    }
+    args.extend_from_slice(&["--", &max_time, "-timeout=10", "-print_final_stats=1"]);
+    run(&format!("fuzz {target}"), "cargo", &args).map_err(|e| {
+        format!(
+            "{e}: the crashing input is in fuzz/artifacts/{target}/. Reproduce it with \
+             `cargo +nightly fuzz run --sanitizer none --debug-assertions {target} <file>`, \
+             or on stable by copying it to fuzz/regressions/{target}/ and running \
+             `cargo test -p fawkes-fuzz-harness`"
+        )
+    })
+}
+
+/// The last step of `cargo xtask test`: every target for a few seconds on nightly.
+fn fuzz_smoke() -> Result<(), String> {
+    if env::var(SKIP_SMOKE_VAR).is_ok_and(|v| v == "1") {
+        println!("\n==> fuzz smoke: skipped ({SKIP_SMOKE_VAR}=1)");
+        return Ok(());
+    }
+    install_fuzz_tools()?;
+    let mut build = vec!["+nightly", "fuzz", "build"];
+    build.extend_from_slice(&FUZZ_BUILD_FLAGS);
+    run("fuzz build", "cargo", &build)?;
+    // New inputs go to a scratch folder, so the smoke never changes the committed corpus.
+    let scratch = env::temp_dir().join("fawkes-fuzz-smoke");
+    let _ = std::fs::remove_dir_all(&scratch);
+    for target in FUZZ_TARGETS {
+        fuzz_run(target, SMOKE_SECONDS, &scratch.join(target))?;
+    }
+    Ok(())
+}
+
+/// `cargo xtask fuzz [--seconds N] [TARGET]`: fuzz, then merge inputs with new coverage into
+/// the committed corpus (`-merge=1` keeps only those that add coverage).
+fn fuzz(args: &[String]) -> Result<(), String> {
+    let mut seconds = DEFAULT_FUZZ_SECONDS;
+    let mut targets: Vec<&str> = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                let value = rest.next().ok_or("--seconds needs a value")?;
+                seconds = value
+                    .parse()
+                    .map_err(|_| format!("--seconds: `{value}` is not a number"))?;
+            }
+            name if FUZZ_TARGETS.contains(&name) => targets.push(name),
+            other => {
+                return Err(format!(
+                    "unknown fuzz target or option `{other}`; targets: {}",
+                    FUZZ_TARGETS.join(", ")
+                ))
+            }
+        }
+    }
+    if targets.is_empty() {
+        targets = FUZZ_TARGETS.to_vec();
+    }
+    install_fuzz_tools()?;
+    let scratch = workspace_root().join("fuzz/target/new-corpus");
+    for target in targets {
+        let new = scratch.join(target);
+        fuzz_run(target, seconds, &new)?;
+        let corpus = format!("fuzz/corpus/{target}");
+        let new = new.display().to_string();
+        let mut merge = vec!["+nightly", "fuzz", "run"];
+        merge.extend_from_slice(&FUZZ_BUILD_FLAGS);
+        merge.extend_from_slice(&[target, &corpus, &new, "--", "-merge=1"]);
+        run(
+            &format!("merge new coverage into {corpus}"),
+            "cargo",
+            &merge,
+        )?;
+    }
+    Ok(())
 }
