@@ -1,7 +1,9 @@
 //! Capacities: full tables and oversized inputs are typed errors that change nothing.
 
 use fawkes_core::codec::RawJson;
-use fawkes_core::session::{Client, Config, Error, Event, JOIN_PAYLOAD_CAPACITY, TOPIC_CAPACITY};
+use fawkes_core::session::{
+    ChannelId, Client, Config, Error, Event, JOIN_PAYLOAD_CAPACITY, TOPIC_CAPACITY,
+};
 use fawkes_core::time::Instant;
 
 fn connected<const C: usize, const Q: usize>() -> Client<C, Q> {
@@ -72,17 +74,24 @@ fn topic_and_join_payload_limits() {
     assert_eq!(client.topic(id), Some("other"));
 }
 
-#[test]
-fn a_full_push_table_refuses_without_using_a_ref() {
+/// A client with one channel, "a", joined (join ref "1").
+fn joined_to_a() -> (Client<1, 2>, ChannelId) {
     let mut client: Client<1, 2> = connected();
     let now = Instant::ZERO;
     let id = client.join(now, "a", RawJson::EMPTY_OBJECT).unwrap();
-    let mut out = [0u8; 128];
-    client.poll_transmit(now, &mut out).unwrap().unwrap();
+    client.poll_transmit(now, &mut [0u8; 128]).unwrap().unwrap();
     let reply = r#"["1","1","a","phx_reply",{"response":{},"status":"ok"}]"#;
     client
         .handle_frame(now, fawkes_core::codec::Frame::Text(reply))
         .unwrap();
+    (client, id)
+}
+
+#[test]
+fn a_full_push_table_refuses_without_using_a_ref() {
+    let (mut client, id) = joined_to_a();
+    let now = Instant::ZERO;
+    let mut out = [0u8; 128];
     for _ in 0..2 {
         client
             .push(now, id, "e", RawJson::EMPTY_OBJECT, &mut out)
@@ -97,15 +106,9 @@ fn a_full_push_table_refuses_without_using_a_ref() {
 
 #[test]
 fn a_push_into_a_too_small_buffer_registers_nothing() {
-    let mut client: Client<1, 2> = connected();
+    let (mut client, id) = joined_to_a();
     let now = Instant::ZERO;
-    let id = client.join(now, "a", RawJson::EMPTY_OBJECT).unwrap();
     let mut out = [0u8; 128];
-    client.poll_transmit(now, &mut out).unwrap().unwrap();
-    let reply = r#"["1","1","a","phx_reply",{"response":{},"status":"ok"}]"#;
-    client
-        .handle_frame(now, fawkes_core::codec::Frame::Text(reply))
-        .unwrap();
     let small = client.push(now, id, "e", RawJson::EMPTY_OBJECT, &mut [0u8; 4]);
     assert_eq!(
         small,
