@@ -189,9 +189,7 @@ fn edge_11_replies_with_null_join_ref_match_by_ref() {
 #[test]
 fn edge_12_close_and_error_route_by_event_not_as_join_replies() {
     let mut pair = Pair::connected();
-    pair.peer
-        .join_policy
-        .insert("rooms:a".into(), JoinPolicy::Ignore);
+    pair.peer.ignore_joins("rooms:a");
     let room = pair.join("rooms:a");
     pair.take_events();
     // phx_error with ref == join_ref while joining: an error, not a join reply.
@@ -245,9 +243,7 @@ fn edge_13_stale_lifecycle_messages_are_dropped() {
 #[test]
 fn edge_14_join_timeout_sends_leave_and_rejoins_with_a_new_join_ref() {
     let mut pair = Pair::connected();
-    pair.peer
-        .join_policy
-        .insert("rooms:a".into(), JoinPolicy::Ignore);
+    pair.peer.ignore_joins("rooms:a");
     let room = pair.join("rooms:a");
     pair.take_events();
     pair.peer.join_policy.clear();
@@ -277,9 +273,7 @@ fn edge_14_join_timeout_sends_leave_and_rejoins_with_a_new_join_ref() {
 #[test]
 fn edge_14_connection_drop_before_join_reply_rejoins_after_reconnect() {
     let mut pair = Pair::connected();
-    pair.peer
-        .join_policy
-        .insert("rooms:a".into(), JoinPolicy::Ignore);
+    pair.peer.ignore_joins("rooms:a");
     let room = pair.join("rooms:a");
     pair.take_events();
     pair.peer.join_policy.clear();
@@ -407,9 +401,7 @@ fn edge_18_one_channel_per_topic() {
 #[test]
 fn edge_19_pushes_before_the_join_reply_are_refused_not_buffered() {
     let mut pair = Pair::connected();
-    pair.peer
-        .join_policy
-        .insert("rooms:a".into(), JoinPolicy::Ignore);
+    pair.peer.ignore_joins("rooms:a");
     let room = pair.join("rooms:a");
     let err = pair
         .client
@@ -628,9 +620,7 @@ fn edge_27_reconnect_backoff_grows_and_resets_on_success() {
 #[test]
 fn edge_14_leave_after_a_join_timeout_still_sends_the_owed_leave() {
     let mut pair = Pair::connected();
-    pair.peer
-        .join_policy
-        .insert("rooms:a".into(), JoinPolicy::Ignore);
+    pair.peer.ignore_joins("rooms:a");
     let room = pair.join("rooms:a");
     assert_eq!(pair.take_sent(), [r#"["1","1","rooms:a","phx_join",{}]"#]);
     pair.now = at(10_000);
@@ -646,9 +636,7 @@ fn edge_14_leave_after_a_join_timeout_still_sends_the_owed_leave() {
 #[test]
 fn edge_14_an_unsent_rejoin_timing_out_keeps_the_owed_leave() {
     let mut pair = Pair::connected();
-    pair.peer
-        .join_policy
-        .insert("rooms:a".into(), JoinPolicy::Ignore);
+    pair.peer.ignore_joins("rooms:a");
     pair.join("rooms:a");
     pair.take_sent();
     // Timers run with no poll_transmit in between (a blocked transport).

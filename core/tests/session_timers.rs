@@ -84,9 +84,7 @@ fn push_timeout_after_ten_seconds() {
 #[test]
 fn join_timeout_after_ten_seconds() {
     let mut pair = Pair::connected();
-    pair.peer
-        .join_policy
-        .insert("rooms:a".into(), JoinPolicy::Ignore);
+    pair.peer.ignore_joins("rooms:a");
     let room = pair.join("rooms:a");
     pair.take_events();
     pair.advance(ms(9_999));
@@ -99,9 +97,7 @@ fn join_timeout_after_ten_seconds() {
 fn no_heartbeat_or_join_timer_survives_a_reconnect() {
     let mut pair = Pair::connected();
     pair.peer.answer_heartbeats = false;
-    pair.peer
-        .join_policy
-        .insert("rooms:a".into(), JoinPolicy::Ignore);
+    pair.peer.ignore_joins("rooms:a");
     pair.advance(ms(25_000));
     let room = pair.join("rooms:a"); // join at 25 s would time out at 35 s
     pair.advance(ms(5_000)); // heartbeat at 30 s, unanswered, would time out at 60 s

@@ -126,6 +126,12 @@ impl Peer {
         }
     }
 
+    /// Joins of `topic` get no reply (a hung `join/3`) until `join_policy` is cleared.
+    pub fn ignore_joins(&mut self, topic: &str) {
+        self.join_policy
+            .insert(topic.to_owned(), JoinPolicy::Ignore);
+    }
+
     /// A new transport connection: the server process starts with no channels.
     pub fn new_connection(&mut self) {
         self.channels.clear();
