@@ -35,13 +35,20 @@
     )
 )]
 
+#[macro_use]
+mod log;
+
+// Bottom-up: each module only uses the ones above it.
+pub mod time;
+mod refs;
 pub mod codec;
+pub mod router;
+pub mod session;
+pub mod server;
+pub mod url;
+#[cfg(feature = "ws")]
+pub mod ws;
 #[cfg(feature = "ws")]
 pub mod connection;
 #[cfg(feature = "io")]
 pub mod io;
-pub mod router;
-pub mod session;
-pub mod time;
-#[cfg(feature = "ws")]
-pub mod ws;

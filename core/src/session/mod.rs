@@ -22,7 +22,7 @@
 
 mod config;
 mod event;
-mod refs;
+
 
 pub use config::{Backoff, Config, Jitter};
 pub use event::Error;
@@ -32,7 +32,7 @@ use heapless::{Deque, String, Vec};
 
 use crate::codec::{self, event as ev, Frame, OutPayload, Outgoing, RawJson, Sender, Text};
 use crate::time::{Duration, Instant};
-use refs::RefText;
+use crate::refs::{self, RefText};
 
 /// The longest topic a channel may have, in bytes.
 pub const TOPIC_CAPACITY: usize = 96;

@@ -1,0 +1,1 @@
+//! Logging macros that map to `defmt`, `log`, or nothing. (Being written.)

@@ -1,0 +1,1 @@
+//! A small `no_std` parser for `ws://` and `wss://` URLs. (Being written.)
