@@ -57,12 +57,10 @@ const TX_BUFFER: usize = 4 * 1024;
 const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest a read blocks, so the program notices its own deadlines.
 const MAX_READ_TIMEOUT: Duration = Duration::from_secs(1);
-/// Reconnect attempts in a row before giving up.
-const MAX_RECONNECTS: u32 = 8;
 
 const USAGE: &str =
     "usage: custom_transport ws://HOST[:PORT]/PATH[?PARAMS] TOPIC [EVENT [PAYLOAD]] \
-[--join-payload JSON] [--listen SECONDS]
+[--join-payload JSON] [--listen SECONDS] [--max-reconnects N]
        custom_transport --demo
 
   --demo          start a scripted Phoenix server on loopback and talk to it
@@ -72,7 +70,10 @@ const USAGE: &str =
   TOPIC           the channel to join, e.g. rooms:lobby
   EVENT PAYLOAD   what to push once joined (default: ping {})
   --join-payload  the join params (default: {})
-  --listen N      keep printing messages for N seconds after the reply";
+  --listen N      keep printing messages for N seconds after the reply
+  --max-reconnects N
+                  give up after N failed reconnects in a row (default: reconnect forever,
+                  with phoenix.js's backoff)";
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -121,6 +122,7 @@ struct Args {
     payload: String,
     join_payload: String,
     listen: Duration,
+    max_reconnects: Option<u32>,
 }
 
 impl Args {
@@ -128,6 +130,7 @@ impl Args {
         let mut positional = Vec::new();
         let mut join_payload = "{}".to_owned();
         let mut listen = Duration::ZERO;
+        let mut max_reconnects = None;
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
             match arg.as_str() {
@@ -139,6 +142,13 @@ impl Args {
                         .map_err(|_| format!("--listen: not a number of seconds: {value}"))?;
                     listen = Duration::try_from_secs_f64(secs)
                         .map_err(|_| format!("--listen: out of range: {value}"))?;
+                }
+                "--max-reconnects" => {
+                    let value = iter.next().ok_or("--max-reconnects needs a number")?;
+                    let n = value
+                        .parse()
+                        .map_err(|_| format!("--max-reconnects: not a number: {value}"))?;
+                    max_reconnects = Some(n);
                 }
                 "--join-payload" => {
                     join_payload = iter
@@ -167,6 +177,7 @@ impl Args {
             payload,
             join_payload,
             listen,
+            max_reconnects,
         })
     }
 }
@@ -300,7 +311,7 @@ fn run(args: &Args) -> Result<(), String> {
     let join_payload = RawJson::new(&args.join_payload).map_err(|e| e.to_string())?;
     let payload = RawJson::new(&args.payload).map_err(|e| e.to_string())?;
     let config = Config {
-        max_reconnect_attempts: Some(MAX_RECONNECTS),
+        max_reconnect_attempts: args.max_reconnects,
         ..Config::default()
     };
     let rng = XorShift::from_time();
@@ -309,19 +320,17 @@ fn run(args: &Args) -> Result<(), String> {
         addr,
         params: &params,
         clock: Clock::new(),
-        // The connection gets its own RNG for masks; the clone makes the upgrade keys.
-        conn: Connection::new(config, rng.clone(), [0; RX_BUFFER]),
-        rng,
+        // The connection's RNG makes the masks and the upgrade keys.
+        conn: Connection::new(config, rng, [0; RX_BUFFER]),
         stream: None,
         rx: [0; RX_BUFFER],
         tx: [0; TX_BUFFER],
         last_error: String::from("none"),
     };
     let now = client.clock.now();
-    client.conn.client_mut().connect(now);
+    client.conn.connect(now);
     let channel = client
         .conn
-        .client_mut()
         .join(now, &args.topic, join_payload)
         .map_err(|e| format!("cannot join {}: {e}", args.topic))?;
     let result = client.session(channel, payload);
@@ -338,7 +347,6 @@ struct Client<'a> {
     params: &'a [(&'a str, &'a str)],
     clock: Clock,
     conn: Conn,
-    rng: XorShift,
     stream: Option<Tcp>,
     rx: [u8; RX_BUFFER],
     tx: [u8; TX_BUFFER],
@@ -354,7 +362,7 @@ impl Client<'_> {
             // 1. Events: open the socket when asked, push once joined, stop on failures.
             while let Some(event) = self.conn.poll_event() {
                 match event {
-                    Event::Connect => self.open(),
+                    Event::Connect { .. } => self.open(),
                     Event::Connected => println!("* connected"),
                     Event::Joined(id) if id == channel => {
                         println!("* joined {}", args.topic);
@@ -371,6 +379,7 @@ impl Client<'_> {
                     Event::ChannelClosed(_) => {
                         return Err(format!("the server closed the channel {}", args.topic));
                     }
+                    Event::Disconnected { reason } => println!("* disconnected: {reason}"),
                     Event::ChannelErrored { cause, .. } => {
                         println!("* channel errored ({cause:?}); it rejoins by itself");
                     }
@@ -452,7 +461,7 @@ impl Client<'_> {
                 Err(e) => {
                     println!("* {e}");
                     self.last_error = e.to_string();
-                    if !self.conn.client().transport_wanted() {
+                    if !self.conn.transport_wanted() {
                         self.close();
                     }
                 }
@@ -469,14 +478,15 @@ impl Client<'_> {
         let result = Tcp::connect(self.addr, TCP_CONNECT_TIMEOUT)
             .map_err(|e| format!("cannot connect to {}: {e}", self.addr))
             .and_then(|mut tcp| {
-                let key = Key::from_rng(&mut self.rng);
-                let mut request = UpgradeRequest::new(&url.host, &url.path, key)
+                // The connection draws the key itself; this one is a placeholder.
+                let mut request = UpgradeRequest::new(&url.host, &url.path, Key::new([0; 16]))
                     .params(self.params)
                     .headers(&[("User-Agent", "fawkes-custom-transport")]);
                 if url.explicit_port {
                     request = request.port(url.port);
                 }
-                io::start(&mut self.conn, &mut tcp, &request, &mut self.tx)
+                let now = self.clock.now();
+                io::start(&mut self.conn, &mut tcp, now, &request, &mut self.tx)
                     .map_err(|e| format!("upgrade request: {e}"))?;
                 Ok(tcp)
             });
@@ -544,6 +554,7 @@ fn print_inbound(inbound: Inbound<'_>, stage: Stage) -> bool {
             );
             false
         }
+        _ => false,
     }
 }
 

@@ -20,7 +20,9 @@ use std::time::Duration;
 use fawkes_core::codec::{self, Frame, Payload, RawJson, Sender, Vsn};
 use fawkes_core::connection::{self, Connection};
 use fawkes_core::io::{self, Round};
-use fawkes_core::session::{ChannelId, Config, ErrorCause, Event, Inbound, PushRef};
+use fawkes_core::session::{
+    ChannelId, Config, DisconnectReason, ErrorCause, Event, Inbound, PushRef, TransportId,
+};
 use fawkes_core::time::Instant;
 use fawkes_core::ws::{HandshakeError, Key, UpgradeRequest};
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -122,6 +124,7 @@ impl Record {
                 event: message.event.to_string(),
                 payload: text(message.payload),
             },
+            other => panic!("unexpected inbound {other:?}"),
         }
     }
 }
@@ -162,13 +165,12 @@ fn run_client(addr: SocketAddr, script: Script, log: &Log) {
         ),
         ..Config::default()
     };
-    let mut rng = XorShift::from_time();
-    let mut conn: Conn = Connection::new(config, rng.clone(), [0; 4096]);
+    let rng = XorShift::from_time();
+    let mut conn: Conn = Connection::new(config, rng, [0; 4096]);
     let (mut rx, mut tx) = ([0u8; 2048], [0u8; 2048]);
     let host = addr.ip().to_string();
-    conn.client_mut().connect(clock.now());
+    conn.connect(clock.now());
     let channel = conn
-        .client_mut()
         .join(clock.now(), TOPIC, RawJson::EMPTY_OBJECT)
         .expect("join");
     record(Record::Joining(channel));
@@ -181,14 +183,15 @@ fn run_client(addr: SocketAddr, script: Script, log: &Log) {
             let now = clock.now();
             record(Record::Event(event));
             match event {
-                Event::Connect => {
+                Event::Connect { .. } => {
                     let mut tcp = Tcp::connect(addr, STEP_TIMEOUT).expect("client: TCP connect");
                     let request =
-                        UpgradeRequest::new(&host, "/socket/websocket", Key::from_rng(&mut rng))
+                        UpgradeRequest::new(&host, "/socket/websocket", Key::new([0; 16]))
                             .port(addr.port())
                             .params(&[("token", "abc")])
                             .headers(&[("X-Client", "fawkes-test")]);
-                    io::start(&mut conn, &mut tcp, &request, &mut tx).expect("upgrade request");
+                    io::start(&mut conn, &mut tcp, now, &request, &mut tx)
+                        .expect("upgrade request");
                     stream = Some(tcp);
                 }
                 Event::Joined(_) => {
@@ -266,6 +269,7 @@ fn run_client(addr: SocketAddr, script: Script, log: &Log) {
                     tcp.close();
                 }
             }
+            Err(e) => panic!("unexpected driver error {e}"),
         }
     }
     record(Record::DeadlineExceeded);
@@ -571,7 +575,9 @@ async fn join_push_broadcast_heartbeat_server_close_and_rejoin() {
     };
     let expected = vec![
         Record::Joining(channel),
-        Record::Event(Event::Connect),
+        Record::Event(Event::Connect {
+            transport: TransportId(0),
+        }),
         Record::Event(Event::Connected),
         join_reply.clone(),
         Record::Event(Event::Joined(channel)),
@@ -591,6 +597,9 @@ async fn join_push_broadcast_heartbeat_server_close_and_rejoin() {
         },
         // The server's close: echoed, then the socket is dropped.
         Record::Closed,
+        Record::Event(Event::Disconnected {
+            reason: DisconnectReason::Closed { code: 1001 },
+        }),
         Record::Event(Event::ChannelErrored {
             channel,
             cause: ErrorCause::ConnectionLost,
@@ -600,7 +609,9 @@ async fn join_push_broadcast_heartbeat_server_close_and_rejoin() {
             attempt: 1,
         }),
         // The reconnect, and the rejoin of the wanted channel.
-        Record::Event(Event::Connect),
+        Record::Event(Event::Connect {
+            transport: TransportId(1),
+        }),
         Record::Event(Event::Connected),
         join_reply,
         Record::Event(Event::Joined(channel)),
@@ -657,10 +668,15 @@ async fn upgrade_refused_with_403() {
         records,
         [
             Record::Joining(channel),
-            Record::Event(Event::Connect),
+            Record::Event(Event::Connect {
+                transport: TransportId(0)
+            }),
             Record::Failed(connection::Error::Handshake(HandshakeError::Status {
                 code: 403
             })),
+            Record::Event(Event::Disconnected {
+                reason: DisconnectReason::Refused { status: 403 }
+            }),
             Record::Event(Event::ReconnectScheduled {
                 at: Instant::ZERO,
                 attempt: 1

@@ -3,16 +3,18 @@
 //! Bytes from any transport go in, bytes to send come out; events and messages come out;
 //! time goes in. This is all a firmware needs on top of a TCP socket:
 //!
-//! 1. On [`Event::Connect`] from [`Connection::poll_event`], open the socket and send what
-//!    [`Connection::start`] writes (the HTTP upgrade request).
+//! 1. Call [`Connection::connect`]. On [`Event::Connect`] from [`Connection::poll_event`],
+//!    open the socket and send what [`Connection::start`] writes (the HTTP upgrade request,
+//!    with a key drawn from the connection's RNG and the `vsn` of the session's config).
 //! 2. Feed everything read to [`Connection::handle_input`], calling it until the input slice
 //!    is empty; it returns pushes, broadcasts and replies.
 //! 3. Send every [`Outbound`] from [`Connection::poll_transmit`] (pongs, close replies,
 //!    joins, leaves, heartbeats) and [`Connection::push`]. When one says
 //!    [`Outbound::close_after`], close the socket once it is written.
 //! 4. At [`Connection::poll_timeout`], call [`Connection::handle_timeout`].
-//! 5. When the socket fails or closes, call [`Connection::handle_disconnected`]. After
-//!    [`Event::HeartbeatTimeout`] or [`Event::ConnectTimeout`], close it yourself.
+//! 5. When the socket fails or closes, call [`Connection::handle_disconnected`]. When
+//!    [`Connection::transport_wanted`] turns false (after [`Event::Disconnected`]), close it;
+//!    after a heartbeat timeout a close frame (1000) is written first.
 //!
 //! Frames are written in place: the Phoenix message is encoded after room for the WebSocket
 //! header, masked where it lies, and the header written in front, so a payload is never
@@ -20,14 +22,29 @@
 
 use core::fmt;
 
-use crate::codec::{Frame, OutPayload};
-use crate::session::{self, ChannelId, Client, Config, Event, Inbound, PushRef};
+use heapless::String;
+
+use crate::codec::{Frame, OutPayload, RawJson};
+use crate::session::{
+    self, ChannelId, Client, Config, DisconnectReason, Event, Inbound, PushRef, TransportId,
+    JOIN_PAYLOAD_CAPACITY, TOPIC_CAPACITY,
+};
 use crate::time::Instant;
 use crate::ws::{
     self, encode_close, encode_frame, encode_frame_in_place, random_mask, CloseCode, Decoder,
-    HandshakeError, Message, OpCode, RequestError, RngCore, Status, UpgradeRequest,
+    HandshakeError, Key, Message, OpCode, RequestError, RngCore, Status, UpgradeRequest,
     MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
 };
+
+/// The longest close reason a WebSocket close frame can carry (125 - 2 bytes of code).
+const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
+
+/// A connection for up to 8 channels, with 16 queued events and pending pushes and a
+/// 4 KiB receive buffer (the largest message it takes).
+pub type Connection8<R> = Connection<R, [u8; 4096], 8, 16>;
+/// A connection for up to 32 channels, with 64 queued events and pending pushes and a
+/// 16 KiB receive buffer.
+pub type Connection32<R> = Connection<R, [u8; 16384], 32, 64>;
 
 /// A frame to send: `buf[start..end]` of the buffer the call wrote into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +68,7 @@ impl Outbound {
 /// Why a connection call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Error {
     /// A session error (not joined, table full, encode error, a frame that does not decode).
     Session(session::Error),
@@ -65,7 +83,8 @@ pub enum Error {
     Protocol(ws::DecodeError),
     /// A WebSocket frame could not be written (the buffer is too small).
     Frame(ws::EncodeError),
-    /// The call needs an open WebSocket (or, for `start`, a transport being connected).
+    /// The call needs an open WebSocket (or, for `start`, a transport being connected after
+    /// [`Event::Connect`]).
     NotOpen,
 }
 
@@ -97,13 +116,16 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
-/// Where the WebSocket is.
+/// Where the WebSocket is. Every state with a transport carries the session's id for it.
 #[derive(Debug)]
 enum Link {
-    /// No transport (or the caller has yet to open one).
+    /// No transport.
     Closed,
+    /// [`Event::Connect`] was handed out: the caller is opening the transport.
+    Dialing { transport: TransportId },
     /// The upgrade request was sent; the response head accumulates in the decoder's buffer.
     Upgrading {
+        transport: TransportId,
         len: usize,
         accept: ws::Accept,
         /// How much of the `\r\n\r\n` that ends the head has been seen.
@@ -111,49 +133,70 @@ enum Link {
     },
     /// Frames flow.
     Open {
+        transport: TransportId,
         /// The payload of the last ping, to answer.
         pong: Option<([u8; MAX_CONTROL_PAYLOAD], usize)>,
-        /// A close frame to send (our reply to the server's, or ours on a protocol error).
-        close: Option<CloseCode>,
+        /// A close frame to send (our reply to the server's, ours on a protocol error or a
+        /// heartbeat timeout), with its reason.
+        close: Option<(CloseCode, &'static str)>,
     },
 }
 
+impl Link {
+    const fn transport(&self) -> Option<TransportId> {
+        match *self {
+            Link::Closed => None,
+            Link::Dialing { transport }
+            | Link::Upgrading { transport, .. }
+            | Link::Open { transport, .. } => Some(transport),
+        }
+    }
+}
+
 /// The WebSocket codec and the session over one byte stream, for up to `CHANNELS` channels
-/// and `QUEUE` queued events and pending pushes. `B` is the receive buffer: it holds the
-/// upgrade response head, then reassembles fragmented or split messages, so it bounds the
-/// largest message (an array `[u8; N]` or a `&mut [u8]`). `R` supplies the masks.
+/// and `QUEUE` queued events and pending pushes, with topics of up to `TOPIC` bytes and join
+/// payloads of up to `JOIN` bytes. `B` is the receive buffer: it holds the upgrade response
+/// head, then reassembles fragmented or split messages, so it bounds the largest message
+/// (an array `[u8; N]` or a `&mut [u8]`). `R` supplies the masks and the WebSocket keys.
+/// [`Connection8`] and [`Connection32`] name common sizes.
 #[derive(Debug)]
-pub struct Connection<R, B, const CHANNELS: usize, const QUEUE: usize> {
-    client: Client<CHANNELS, QUEUE>,
+pub struct Connection<
+    R,
+    B,
+    const CHANNELS: usize,
+    const QUEUE: usize,
+    const TOPIC: usize = TOPIC_CAPACITY,
+    const JOIN: usize = JOIN_PAYLOAD_CAPACITY,
+> {
+    client: Client<CHANNELS, QUEUE, TOPIC, JOIN>,
     decoder: Decoder<B>,
     link: Link,
     rng: R,
+    last_close: Option<(CloseCode, String<MAX_CLOSE_REASON>)>,
 }
 
-impl<R, B, const CHANNELS: usize, const QUEUE: usize> Connection<R, B, CHANNELS, QUEUE>
+impl<R, B, const CHANNELS: usize, const QUEUE: usize, const TOPIC: usize, const JOIN: usize>
+    Connection<R, B, CHANNELS, QUEUE, TOPIC, JOIN>
 where
     R: RngCore,
     B: AsRef<[u8]> + AsMut<[u8]>,
 {
-    /// A connection, idle until `client_mut().connect(now)`.
+    /// A connection, idle until [`Connection::connect`].
     pub fn new(config: Config, rng: R, buf: B) -> Self {
         Connection {
             client: Client::new(config),
             decoder: Decoder::new(buf),
             link: Link::Closed,
             rng,
+            last_close: None,
         }
     }
 
-    /// The session, for its read-only API (channel states, topics).
-    pub const fn client(&self) -> &Client<CHANNELS, QUEUE> {
+    /// The session, read-only: channel states, topics, pending pushes. Its calls that change
+    /// state are mirrored here ([`Connection::join`], [`Connection::push`], ...) so that
+    /// every frame is framed.
+    pub const fn client(&self) -> &Client<CHANNELS, QUEUE, TOPIC, JOIN> {
         &self.client
-    }
-
-    /// The session, for `connect`, `join`, `leave` and `disconnect`. Use
-    /// [`Connection::push`] rather than the session's, so the push is framed.
-    pub fn client_mut(&mut self) -> &mut Client<CHANNELS, QUEUE> {
-        &mut self.client
     }
 
     /// Whether frames can flow (the upgrade succeeded and no close was seen).
@@ -161,12 +204,72 @@ where
         matches!(self.link, Link::Open { close: None, .. })
     }
 
+    /// Whether the session wants a transport (connecting or connected). When this turns
+    /// false, close the socket (after writing what [`Connection::poll_transmit`] returns).
+    pub const fn transport_wanted(&self) -> bool {
+        self.client.transport_wanted()
+    }
+
+    /// The code and reason of the last close frame the server sent.
+    pub fn last_close(&self) -> Option<(CloseCode, &str)> {
+        self.last_close.as_ref().map(|(code, reason)| (*code, reason.as_str()))
+    }
+
+    /// Asks for a connection: [`Event::Connect`] comes out of [`Connection::poll_event`].
+    pub fn connect(&mut self, now: Instant) {
+        self.client.connect(now);
+    }
+
+    /// Joins `topic` (see [`Client::join`]); the join goes out with
+    /// [`Connection::poll_transmit`].
+    pub fn join(
+        &mut self,
+        now: Instant,
+        topic: &str,
+        payload: RawJson<'_>,
+    ) -> Result<ChannelId, Error> {
+        Ok(self.client.join(now, topic, payload)?)
+    }
+
+    /// Like [`Connection::join`], with a payload serialized by `serde-json-core`.
+    pub fn join_with<T: serde::Serialize + ?Sized>(
+        &mut self,
+        now: Instant,
+        topic: &str,
+        payload: &T,
+    ) -> Result<ChannelId, Error> {
+        Ok(self.client.join_with(now, topic, payload)?)
+    }
+
+    /// Replaces the payload of the channel's next (re)join (see
+    /// [`Client::set_join_payload`]).
+    pub fn set_join_payload(
+        &mut self,
+        channel: ChannelId,
+        payload: RawJson<'_>,
+    ) -> Result<(), Error> {
+        Ok(self.client.set_join_payload(channel, payload)?)
+    }
+
+    /// Leaves the channel (see [`Client::leave`]).
+    pub fn leave(&mut self, now: Instant, channel: ChannelId) -> Result<(), Error> {
+        Ok(self.client.leave(now, channel)?)
+    }
+
     /// Writes the upgrade request into `out` once the transport is connected (after
-    /// [`Event::Connect`]), and waits for the response.
+    /// [`Event::Connect`]), and waits for the response. The connection draws the
+    /// `Sec-WebSocket-Key` from its RNG and sends the `vsn` of the session's config, so
+    /// the request's own key and `vsn` are not used.
     pub fn start(&mut self, request: &UpgradeRequest<'_>, out: &mut [u8]) -> Result<usize, Error> {
+        let Link::Dialing { transport } = self.link else {
+            return Err(Error::NotOpen);
+        };
+        let key = Key::from_rng(&mut self.rng);
+        let request = request.with_key(key).vsn(self.client.config().vsn.as_param());
         let len = request.write(out).map_err(Error::Request)?;
         self.decoder.reset();
         self.link = Link::Upgrading {
+            transport,
             len: 0,
             accept: request.accept(),
             end_matched: 0,
@@ -189,11 +292,17 @@ where
             self.upgrade_input(now, input)?;
             return Ok(None);
         }
-        let Link::Open { pong, close } = &mut self.link else {
+        let Link::Open {
+            transport,
+            pong,
+            close,
+        } = &mut self.link
+        else {
             // Nothing to read into: drop what arrived (the transport is being torn down).
             *input = &[];
             return Ok(None);
         };
+        let transport = *transport;
         if close.is_some() {
             *input = &[];
             return Ok(None);
@@ -202,9 +311,12 @@ where
             Ok(Some(message)) => message,
             Ok(None) => return Ok(None),
             Err(e) => {
-                *close = Some(e.close_code());
+                let code = e.close_code();
+                net_warn!("websocket protocol error, closing with {}", code.0);
+                *close = Some((code, ""));
                 *input = &[];
-                self.client.handle_disconnected(now);
+                let reason = DisconnectReason::Protocol { code: code.0 };
+                let _ = self.client.handle_disconnected(now, transport, reason);
                 return Err(Error::Protocol(e));
             }
         };
@@ -221,11 +333,22 @@ where
                 return Ok(None);
             }
             Message::Pong(_) => return Ok(None),
-            Message::Close { code, .. } => {
+            Message::Close { code, reason } => {
                 // Echo the code (RFC 6455 §5.5.1); an empty close is answered with 1000.
-                *close = Some(code.unwrap_or(CloseCode::NORMAL));
+                *close = Some((code.unwrap_or(CloseCode::NORMAL), ""));
                 *input = &[];
-                self.client.handle_disconnected(now);
+                let code = code.unwrap_or(CloseCode::NO_STATUS);
+                net_debug!("server closed the websocket with {}", code.0);
+                // A reason longer than a close frame allows cannot arrive; keep what fits.
+                let mut text = String::new();
+                for c in reason.chars() {
+                    if text.push(c).is_err() {
+                        break;
+                    }
+                }
+                self.last_close = Some((code, text));
+                let reason = DisconnectReason::Closed { code: code.0 };
+                let _ = self.client.handle_disconnected(now, transport, reason);
                 return Ok(None);
             }
         };
@@ -234,6 +357,7 @@ where
 
     fn upgrade_input(&mut self, now: Instant, input: &mut &[u8]) -> Result<(), Error> {
         let Link::Upgrading {
+            transport,
             len,
             accept,
             end_matched,
@@ -241,6 +365,7 @@ where
         else {
             return Ok(());
         };
+        let transport = *transport;
         let buf = self.decoder.buffer_mut();
         // Copy up to the end of the head only: what follows is already frames.
         let mut taken: usize = 0;
@@ -249,7 +374,7 @@ where
                 break;
             }
             let Some(slot) = buf.get_mut(*len) else {
-                self.fail_upgrade(now);
+                self.fail_upgrade(now, transport, DisconnectReason::Handshake);
                 return Err(Error::ResponseTooLarge);
             };
             *slot = byte;
@@ -270,7 +395,7 @@ where
         match ws::parse_response(head, accept) {
             // A blank line that does not end a head (it came first) can never complete one.
             Ok(Status::Partial) if head_ended => {
-                self.fail_upgrade(now);
+                self.fail_upgrade(now, transport, DisconnectReason::Handshake);
                 *input = &[];
                 Err(Error::Handshake(HandshakeError::Malformed))
             }
@@ -278,23 +403,31 @@ where
             Ok(Status::Complete(_)) => {
                 self.decoder.reset();
                 self.link = Link::Open {
+                    transport,
                     pong: None,
                     close: None,
                 };
-                self.client.handle_connected(now);
+                // The session moved on (a connect timeout) if this fails: drop the link.
+                if self.client.handle_connected(now, transport).is_err() {
+                    self.link = Link::Closed;
+                }
                 Ok(())
             }
             Err(e) => {
-                self.fail_upgrade(now);
+                let reason = match e {
+                    HandshakeError::Status { code } => DisconnectReason::Refused { status: code },
+                    _ => DisconnectReason::Handshake,
+                };
+                self.fail_upgrade(now, transport, reason);
                 *input = &[];
                 Err(Error::Handshake(e))
             }
         }
     }
 
-    fn fail_upgrade(&mut self, now: Instant) {
+    fn fail_upgrade(&mut self, now: Instant, transport: TransportId, reason: DisconnectReason) {
         self.link = Link::Closed;
-        self.client.handle_disconnected(now);
+        let _ = self.client.handle_disconnected(now, transport, reason);
     }
 
     /// Writes the next frame to send into `out`: a pong, a close, or the session's joins,
@@ -318,8 +451,8 @@ where
                 close_after: false,
             }));
         }
-        if let Some(code) = *close {
-            let end = encode_close(code, "", mask, out)?;
+        if let Some((code, reason)) = *close {
+            let end = encode_close(code, reason, mask, out)?;
             self.link = Link::Closed;
             return Ok(Some(Outbound {
                 start: 0,
@@ -332,14 +465,18 @@ where
                 required: MAX_HEADER_LEN,
             }));
         };
-        match self.client.poll_transmit(now, body)? {
+        match self.client.poll_transmit(now, body) {
             Some(t) => frame_in_place(t, mask, out).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Encodes and frames a push to a joined channel (see [`Client::push`]).
-    pub fn push<P: OutPayload>(
+    /// Encodes and frames a push to a joined or joining channel (see [`Client::push`]).
+    ///
+    /// If the channel's join is still queued, everything [`Connection::poll_transmit`] has
+    /// queued is written first, and the returned range holds those frames followed by the
+    /// push, so the push is pipelined behind its join.
+    pub fn push<P: OutPayload + Copy>(
         &mut self,
         now: Instant,
         channel: ChannelId,
@@ -350,6 +487,41 @@ where
         if !self.is_open() {
             return Err(Error::NotOpen);
         }
+        match self.push_at(now, channel, event, payload, out) {
+            Err(Error::Session(session::Error::JoinNotSent)) => {}
+            done => return done,
+        }
+        // Queued frames first, each moved down to close the gap in-place framing leaves.
+        let mut end = 0;
+        loop {
+            let rest = out.get_mut(end..).unwrap_or_default();
+            let Some(frame) = self.poll_transmit(now, rest)? else {
+                break;
+            };
+            let (start, stop) = (end.saturating_add(frame.start), end.saturating_add(frame.end));
+            out.copy_within(start..stop, end);
+            end = end.saturating_add(frame.end.saturating_sub(frame.start));
+        }
+        let rest = out.get_mut(end..).unwrap_or_default();
+        let (push, frame) = self.push_at(now, channel, event, payload, rest)?;
+        let (start, stop) = (end.saturating_add(frame.start), end.saturating_add(frame.end));
+        out.copy_within(start..stop, end);
+        let frames = Outbound {
+            start: 0,
+            end: end.saturating_add(frame.end.saturating_sub(frame.start)),
+            close_after: false,
+        };
+        Ok((push, frames))
+    }
+
+    fn push_at<P: OutPayload>(
+        &mut self,
+        now: Instant,
+        channel: ChannelId,
+        event: &str,
+        payload: P,
+        out: &mut [u8],
+    ) -> Result<(PushRef, Outbound), Error> {
         let mask = random_mask(&mut self.rng);
         let Some(body) = out.get_mut(MAX_HEADER_LEN..) else {
             return Err(Error::Frame(ws::EncodeError::BufferTooSmall {
@@ -377,10 +549,15 @@ where
         }))
     }
 
-    /// The transport failed or closed: the session schedules a reconnect.
+    /// The transport failed, closed, or could not be opened: the session schedules a
+    /// reconnect ([`DisconnectReason::Io`]). Does nothing when no transport is in use.
     pub fn handle_disconnected(&mut self, now: Instant) {
+        if let Some(transport) = self.link.transport() {
+            let _ = self
+                .client
+                .handle_disconnected(now, transport, DisconnectReason::Io);
+        }
         self.link = Link::Closed;
-        self.client.handle_disconnected(now);
     }
 
     /// When [`Connection::handle_timeout`] has work.
@@ -388,18 +565,42 @@ where
         self.client.poll_timeout()
     }
 
-    /// Runs the session's timers. After [`Event::HeartbeatTimeout`] or
-    /// [`Event::ConnectTimeout`], the link is reset: close the socket.
+    /// Runs the session's timers. When the session gives the transport up (a heartbeat or
+    /// connect timeout), the link is reset: an open WebSocket gets a close frame (1000, as
+    /// phoenix.js sends) from [`Connection::poll_transmit`], then close the socket.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.client.handle_timeout(now);
-        if !self.client.transport_wanted() {
-            self.link = Link::Closed;
+        if self.client.transport() == self.link.transport() {
+            return;
         }
+        self.link = match self.link {
+            Link::Open {
+                transport,
+                close: None,
+                ..
+            } => Link::Open {
+                transport,
+                pong: None,
+                close: Some((CloseCode::NORMAL, "heartbeat timeout")),
+            },
+            Link::Open {
+                transport, close, ..
+            } => Link::Open {
+                transport,
+                pong: None,
+                close,
+            },
+            _ => Link::Closed,
+        };
     }
 
-    /// The next session event.
+    /// The next session event. [`Event::Connect`] also readies [`Connection::start`].
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.client.poll_event()
+        let event = self.client.poll_event()?;
+        if let Event::Connect { transport } = event {
+            self.link = Link::Dialing { transport };
+        }
+        Some(event)
     }
 }
 

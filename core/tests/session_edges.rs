@@ -5,7 +5,9 @@
 mod harness;
 
 use fawkes_core::codec::{Frame, Payload, RawJson};
-use fawkes_core::session::{ChannelState, Error, ErrorCause, Event, PushRef};
+use fawkes_core::session::{
+    ChannelState, DisconnectReason, Error, ErrorCause, Event, PushRef, TransportId,
+};
 use harness::{at, ms, Got, JoinPolicy, Pair, Wire};
 
 fn ok_reply(push: PushRef, channel: fawkes_core::session::ChannelId, response: &str) -> Got {
@@ -34,10 +36,7 @@ fn edge_04_malformed_frames_are_typed_errors_and_change_nothing() {
     }
     assert_eq!(pair.client.channel_state(room), Some(ChannelState::Joined));
     assert!(pair.client.poll_event().is_none());
-    assert_eq!(
-        pair.client.poll_transmit(pair.now, &mut [0u8; 256]),
-        Ok(None)
-    );
+    assert_eq!(pair.client.poll_transmit(pair.now, &mut [0u8; 256]), None);
 }
 
 #[test]
@@ -281,6 +280,9 @@ fn edge_14_connection_drop_before_join_reply_rejoins_after_reconnect() {
     assert_eq!(
         pair.take_events(),
         [
+            Event::Disconnected {
+                reason: DisconnectReason::Io
+            },
             Event::ChannelErrored {
                 channel: room,
                 cause: ErrorCause::ConnectionLost
@@ -294,7 +296,13 @@ fn edge_14_connection_drop_before_join_reply_rejoins_after_reconnect() {
     pair.advance(ms(10));
     assert_eq!(
         pair.take_events(),
-        [Event::Connect, Event::Connected, Event::Joined(room)]
+        [
+            Event::Connect {
+                transport: TransportId(1)
+            },
+            Event::Connected,
+            Event::Joined(room)
+        ]
     );
     assert_eq!(
         pair.take_sent(),
@@ -399,16 +407,26 @@ fn edge_18_one_channel_per_topic() {
 }
 
 #[test]
-fn edge_19_pushes_before_the_join_reply_are_refused_not_buffered() {
+fn edge_19_pushes_before_the_join_reply_are_pipelined_under_the_new_join_ref() {
     let mut pair = Pair::connected();
     pair.peer.ignore_joins("rooms:a");
     let room = pair.join("rooms:a");
-    let err = pair
+    let mut out = [0u8; 64];
+    let (push, t) = pair
         .client
-        .push(pair.now, room, "e", RawJson::EMPTY_OBJECT, &mut [0u8; 64])
-        .unwrap_err();
-    assert_eq!(err, Error::NotJoined);
+        .push(pair.now, room, "e", RawJson::EMPTY_OBJECT, &mut out)
+        .unwrap();
+    assert_eq!(&out[..t.len], br#"["1","2","rooms:a","e",{}]"#);
+    assert_eq!(push, PushRef(2));
     assert_eq!(pair.take_sent(), [r#"["1","1","rooms:a","phx_join",{}]"#]);
+    // Not connected, it is refused rather than buffered.
+    pair.auto_connect = false;
+    pair.drop_link();
+    assert_eq!(
+        pair.client
+            .push(pair.now, room, "e", RawJson::EMPTY_OBJECT, &mut out),
+        Err(Error::NotJoined)
+    );
 }
 
 #[test]
@@ -449,7 +467,9 @@ fn edge_21_heartbeat_every_interval_and_reconnect_when_unanswered() {
     assert_eq!(
         pair.take_events(),
         [
-            Event::HeartbeatTimeout,
+            Event::Disconnected {
+                reason: DisconnectReason::HeartbeatTimeout
+            },
             Event::ReconnectScheduled {
                 at: at(120_010),
                 attempt: 1
@@ -466,10 +486,13 @@ fn edge_22_every_close_code_reconnects_and_errors_the_channels() {
     let a = pair.join("rooms:a");
     let b = pair.join("rooms:b");
     pair.take_events();
-    pair.drop_link();
+    pair.drop_link_with(DisconnectReason::Closed { code: 1000 });
     assert_eq!(
         pair.take_events(),
         [
+            Event::Disconnected {
+                reason: DisconnectReason::Closed { code: 1000 }
+            },
             Event::ChannelErrored {
                 channel: a,
                 cause: ErrorCause::ConnectionLost
@@ -494,7 +517,10 @@ fn edge_22_every_close_code_reconnects_and_errors_the_channels() {
     pair.drive();
     pair.take_events();
     pair.advance(ms(3_600_000));
-    assert!(!pair.take_events().contains(&Event::Connect));
+    assert!(!pair
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::Connect { .. })));
 }
 
 #[test]
@@ -577,22 +603,29 @@ fn edge_26_refs_keep_counting_across_reconnects() {
 }
 
 #[test]
-fn edge_27_reconnect_backoff_grows_and_resets_on_success() {
+fn edge_27_reconnect_backoff_grows_and_resets_once_the_link_proves_itself() {
     let mut pair = Pair::connected();
     pair.auto_connect = false;
     pair.drop_link();
     let mut delays = Vec::new();
     let mut last = pair.now;
-    for _ in 0..11 {
+    for n in 1..=11 {
         let events = pair.take_events();
         let Some(Event::ReconnectScheduled { at, .. }) = events.last().copied() else {
             panic!("{events:?}")
         };
         delays.push((at - last).as_millis());
         pair.advance_to(at);
-        assert_eq!(pair.take_events(), [Event::Connect]);
+        assert_eq!(
+            pair.take_events(),
+            [Event::Connect {
+                transport: TransportId(n)
+            }]
+        );
         // The transport fails to connect.
-        pair.client.handle_disconnected(pair.now);
+        pair.client
+            .handle_disconnected(pair.now, TransportId(n), DisconnectReason::Io)
+            .unwrap();
         last = pair.now;
         pair.drive();
     }
@@ -600,12 +633,16 @@ fn edge_27_reconnect_backoff_grows_and_resets_on_success() {
         delays,
         [10, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000, 5000]
     );
-    // A success resets the schedule.
+    // A connection whose heartbeat is answered resets the schedule.
     pair.take_events();
     pair.advance(ms(5000));
-    pair.client.handle_connected(pair.now);
+    pair.client
+        .handle_connected(pair.now, TransportId(12))
+        .unwrap();
     pair.link_up = true;
-    pair.drive();
+    pair.peer.new_connection();
+    pair.advance(ms(30_000));
+    assert_eq!(pair.take_sent().len(), 1, "one heartbeat, answered");
     pair.drop_link();
     let events = pair.take_events();
     assert!(

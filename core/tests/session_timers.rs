@@ -3,7 +3,9 @@
 mod harness;
 
 use fawkes_core::codec::RawJson;
-use fawkes_core::session::{Backoff, Client8, Config, ErrorCause, Event, Jitter};
+use fawkes_core::session::{
+    Backoff, Client8, Config, DisconnectReason, ErrorCause, Event, Jitter, TransportId,
+};
 use fawkes_core::time::{Duration, Instant};
 use harness::{at, ms, Got, JoinPolicy, Pair};
 
@@ -12,7 +14,15 @@ fn connect_join_push_reply() {
     let mut pair = Pair::new(Config::default());
     pair.client.connect(pair.now);
     pair.drive();
-    assert_eq!(pair.take_events(), [Event::Connect, Event::Connected]);
+    assert_eq!(
+        pair.take_events(),
+        [
+            Event::Connect {
+                transport: TransportId(0)
+            },
+            Event::Connected
+        ]
+    );
     let room = pair.join("rooms:lobby");
     assert_eq!(
         pair.take_sent(),
@@ -57,7 +67,12 @@ fn heartbeat_timeout_is_detected_one_interval_after_the_unanswered_heartbeat() {
     assert_eq!(pair.take_events(), []);
     pair.advance(ms(1));
     assert_eq!(pair.now, at(60_000));
-    assert_eq!(pair.take_events()[0], Event::HeartbeatTimeout);
+    assert_eq!(
+        pair.take_events()[0],
+        Event::Disconnected {
+            reason: DisconnectReason::HeartbeatTimeout
+        }
+    );
 }
 
 #[test]
@@ -175,12 +190,19 @@ fn connect_timeout_abandons_the_attempt_and_backs_off() {
     pair.auto_connect = false;
     pair.client.connect(pair.now);
     pair.drive();
-    assert_eq!(pair.take_events(), [Event::Connect]);
+    assert_eq!(
+        pair.take_events(),
+        [Event::Connect {
+            transport: TransportId(0)
+        }]
+    );
     pair.advance(ms(10_000));
     assert_eq!(
         pair.take_events(),
         [
-            Event::ConnectTimeout,
+            Event::Disconnected {
+                reason: DisconnectReason::ConnectTimeout
+            },
             Event::ReconnectScheduled {
                 at: at(10_010),
                 attempt: 1
@@ -198,9 +220,11 @@ fn max_reconnect_attempts_gives_up() {
     let mut pair = Pair::new(config);
     pair.auto_connect = false;
     pair.client.connect(pair.now);
-    for _ in 0..3 {
+    for n in 0..3 {
         pair.drive();
-        pair.client.handle_disconnected(pair.now);
+        pair.client
+            .handle_disconnected(pair.now, TransportId(n), DisconnectReason::Io)
+            .unwrap();
         pair.drive();
         if let Some(at) = pair.client.poll_timeout() {
             pair.advance_to(at);
@@ -233,8 +257,10 @@ fn jitter_spreads_delays_within_bounds_and_is_seeded() {
         let mut now = Instant::ZERO;
         client.connect(now);
         let mut out = Vec::new();
-        for _ in 0..20 {
-            client.handle_disconnected(now);
+        for n in 0..20 {
+            client
+                .handle_disconnected(now, TransportId(n), DisconnectReason::Io)
+                .unwrap();
             while let Some(event) = client.poll_event() {
                 if let Event::ReconnectScheduled { at, .. } = event {
                     out.push((at - now).as_millis());
@@ -259,18 +285,27 @@ fn events_overflow_is_signalled() {
         fawkes_core::session::Client::new(Config::default());
     let now = Instant::ZERO;
     client.connect(now);
-    client.handle_connected(now);
+    client.handle_connected(now, TransportId(0)).unwrap();
     for topic in ["a", "b", "c"] {
         client.join(now, topic, RawJson::EMPTY_OBJECT).unwrap();
     }
-    client.handle_disconnected(now); // Connect, Connected, 3 × ChannelErrored, ReconnectScheduled
+    // Connect, Connected, Disconnected, 3 × ChannelErrored, ReconnectScheduled.
+    client
+        .handle_disconnected(now, TransportId(0), DisconnectReason::Io)
+        .unwrap();
     let mut events = Vec::new();
     while let Some(e) = client.poll_event() {
         events.push(e);
     }
     assert_eq!(
         events,
-        [Event::EventsLost(4), Event::Connect, Event::Connected]
+        [
+            Event::EventsLost(5),
+            Event::Connect {
+                transport: TransportId(0)
+            },
+            Event::Connected
+        ]
     );
     let _ = Duration::ZERO;
 }

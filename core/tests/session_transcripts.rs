@@ -20,6 +20,7 @@ use fawkes_core::codec::{
 };
 use fawkes_core::session::{
     ChannelId, ChannelState, Client, Config, Error, ErrorCause, Event, Inbound, PushRef,
+    TransportId,
 };
 use fawkes_core::time::Instant;
 
@@ -184,7 +185,10 @@ impl Replay {
             skipped: Vec::new(),
         };
         replay.client.connect(replay.now);
-        replay.client.handle_connected(replay.now);
+        replay
+            .client
+            .handle_connected(replay.now, TransportId(0))
+            .unwrap();
         replay.drain_events();
         replay.assert_quiet();
         replay
@@ -273,7 +277,7 @@ impl Replay {
     /// Nothing more to send.
     fn assert_quiet(&mut self) {
         let mut buf = vec![0u8; 4096];
-        let next = self.client.poll_transmit(self.now, &mut buf).unwrap();
+        let next = self.client.poll_transmit(self.now, &mut buf);
         assert_eq!(
             next,
             None,
@@ -288,7 +292,6 @@ impl Replay {
         let t = self
             .client
             .poll_transmit(self.now, &mut buf)
-            .unwrap()
             .expect("the session had nothing to send");
         let wire = Wire::new(&buf[..t.len], t.kind);
         self.assert_quiet();
@@ -451,6 +454,7 @@ impl Replay {
                 status: reply.status.to_string(),
                 response: Body::of(reply.response),
             },
+            other => panic!("unexpected inbound {other:?}"),
         }
     }
 }
@@ -532,7 +536,9 @@ fn v2_channel_lifecycle() {
     assert_eq!(
         replay.log,
         [
-            Seen::Event(Event::Connect),
+            Seen::Event(Event::Connect {
+                transport: TransportId(0)
+            }),
             Seen::Event(Event::Connected),
             // The heartbeat's reply is the session's own: nothing for the caller.
             sent(r#"[null,"1","phoenix","heartbeat",{}]"#),
@@ -578,14 +584,20 @@ fn v2_channel_lifecycle() {
                 at: at(31_000)
             }),
             sent(r#"["2","11","rooms:lobby","phx_leave",{}]"#),
-            // Left on the leave's reply; the `phx_close` after it finds no channel.
+            // Left on the leave's reply (the `phx_close` after it finds no channel); the
+            // `noreply` push is never answered, so leaving aborts it.
+            Seen::Event(Event::PushAborted {
+                channel: lobby,
+                push: PushRef(8),
+                cause: ErrorCause::Closed
+            }),
             Seen::Event(Event::Left(lobby)),
         ]
     );
     assert_eq!(replay.skipped, ["11", "13"]);
     assert_eq!(replay.renamed(), [("12", "11")]);
-    // `noreply` still waits for its reply; the refused joins wait for their rejoin timers.
-    assert_eq!(replay.client.pending_pushes(), 1);
+    // `noreply` was aborted with its channel; the refused joins wait for their rejoin timers.
+    assert_eq!(replay.client.pending_pushes(), 0);
     assert_eq!(replay.client.channel_state(lobby), None);
     assert_eq!(
         replay.client.channel_state(deny),
@@ -627,7 +639,9 @@ fn v2_duplicate_join_close_crash() {
     assert_eq!(
         replay.log,
         [
-            Seen::Event(Event::Connect),
+            Seen::Event(Event::Connect {
+                transport: TransportId(0)
+            }),
             Seen::Event(Event::Connected),
             sent(r#"["1","1","rooms:a","phx_join",{}]"#),
             join_reply(a, "ok", r#"{"topic":"rooms:a"}"#),
@@ -637,6 +651,12 @@ fn v2_duplicate_join_close_crash() {
             sent(r#"["1","2","rooms:a","echo",{"current":"join_ref"}]"#),
             reply(a, 2, "ok", json(r#"{"current":"join_ref"}"#)),
             sent(r#"["1","3","rooms:a","close",{}]"#),
+            // The stopped channel never answers the push that stopped it.
+            Seen::Event(Event::PushAborted {
+                channel: a,
+                push: PushRef(3),
+                cause: ErrorCause::Closed
+            }),
             Seen::Event(Event::ChannelClosed(a)),
             sent(r#"["4","4","rooms:b","phx_join",{}]"#),
             join_reply(b, "ok", r#"{"topic":"rooms:b"}"#),
@@ -670,8 +690,9 @@ fn v2_duplicate_join_close_crash() {
             ("10", "7")
         ]
     );
-    // `close` and `crash` got no reply; rooms:a is gone, rooms:b joined again.
-    assert_eq!(replay.client.pending_pushes(), 2);
+    // `close` was aborted with rooms:a; `crash` got no reply and waits for its timeout;
+    // rooms:b joined again.
+    assert_eq!(replay.client.pending_pushes(), 1);
     assert_eq!(replay.client.channel_state(a), None);
     assert_eq!(replay.client.channel_state(b), Some(ChannelState::Joined));
 }
@@ -683,7 +704,9 @@ fn v2_binary() {
     assert_eq!(
         replay.log,
         [
-            Seen::Event(Event::Connect),
+            Seen::Event(Event::Connect {
+                transport: TransportId(0)
+            }),
             Seen::Event(Event::Connected),
             sent(r#"["1","1","rooms:bin","phx_join",{}]"#),
             join_reply(bin, "ok", r#"{"topic":"rooms:bin"}"#),

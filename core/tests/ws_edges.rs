@@ -3,7 +3,7 @@
 
 use fawkes_core::codec::{RawJson, Vsn};
 use fawkes_core::connection::{Connection, Error, Outbound};
-use fawkes_core::session::{Config, ErrorCause, Event};
+use fawkes_core::session::{Config, DisconnectReason, ErrorCause, Event, TransportId};
 use fawkes_core::time::Instant;
 use fawkes_core::ws::{Accept, CloseCode, HandshakeError, Key, RngCore, UpgradeRequest, VSN_1};
 
@@ -44,15 +44,21 @@ fn events(conn: &mut Conn) -> Vec<Event> {
 /// A connection that has sent its upgrade request; returns the request text.
 fn upgrading(config: Config, request: &UpgradeRequest<'_>) -> (Conn, String) {
     let mut conn = Conn::new(config, Counter(1), [0u8; 1024]);
-    conn.client_mut().connect(now());
-    assert_eq!(events(&mut conn), [Event::Connect]);
+    conn.connect(now());
+    assert_eq!(
+        events(&mut conn),
+        [Event::Connect {
+            transport: TransportId(0)
+        }]
+    );
     let mut out = [0u8; 1024];
     let len = conn.start(request, &mut out).unwrap();
     (conn, String::from_utf8(out[..len].to_vec()).unwrap())
 }
 
 fn switching_protocols(extra: &str) -> String {
-    let accept = Key::new(KEY).accept();
+    // The connection draws its key first thing from its RNG, `Counter(1)`.
+    let accept = Key::from_rng(&mut Counter(1)).accept();
     format!(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
          sec-websocket-accept: {}\r\n{extra}\r\n",
@@ -142,10 +148,15 @@ fn edge_02_upgrade_status_is_surfaced_and_the_session_backs_off() {
         );
         assert_eq!(
             events(&mut conn),
-            [Event::ReconnectScheduled {
-                at: Instant::from_millis(10),
-                attempt: 1
-            }]
+            [
+                Event::Disconnected {
+                    reason: DisconnectReason::Refused { status }
+                },
+                Event::ReconnectScheduled {
+                    at: Instant::from_millis(10),
+                    attempt: 1
+                }
+            ]
         );
         assert!(!conn.is_open());
         // Nothing is sent on a refused upgrade.
@@ -205,7 +216,7 @@ fn edge_03_auth_token_subprotocol() {
 #[test]
 fn edge_07_oversized_messages_close_with_1009() {
     let mut conn = open();
-    conn.client_mut()
+    conn
         .join(now(), "rooms:a", RawJson::EMPTY_OBJECT)
         .unwrap();
     let big = format!(
@@ -246,7 +257,7 @@ fn edge_08_invalid_utf8_text_closes_with_1007() {
 #[test]
 fn edge_22_server_close_is_echoed_and_reconnects() {
     let mut conn = open();
-    conn.client_mut()
+    conn
         .join(now(), "rooms:a", RawJson::EMPTY_OBJECT)
         .unwrap();
     let mut out = [0u8; 256];
@@ -259,6 +270,9 @@ fn edge_22_server_close_is_echoed_and_reconnects() {
     assert_eq!(
         events,
         [
+            Event::Disconnected {
+                reason: DisconnectReason::Closed { code: 1000 }
+            },
             Event::ChannelErrored {
                 channel: conn.client().find("rooms:a").unwrap(),
                 cause: ErrorCause::ConnectionLost
@@ -289,7 +303,7 @@ fn pings_are_answered_with_pongs() {
 #[test]
 fn frames_after_the_upgrade_head_in_the_same_read_are_decoded() {
     let (mut conn, _) = upgrading(Config::default(), &request());
-    conn.client_mut()
+    conn
         .join(now(), "rooms:a", RawJson::EMPTY_OBJECT)
         .unwrap();
     let mut bytes = switching_protocols("").into_bytes();
@@ -332,4 +346,110 @@ fn a_response_that_starts_with_a_blank_line_is_malformed_not_a_hang() {
     }
     assert_eq!(result, Err(Error::Handshake(HandshakeError::Malformed)));
     assert!(calls < 100, "handle_input must consume its input");
+}
+
+// ----- issue 8: the connection's part ---------------------------------------------------
+
+/// Unmasks every client frame in `bytes` (short payloads only) into its text.
+fn client_texts(bytes: &[u8]) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let len = usize::from(rest[1] & 0x7f);
+        assert!(len < 126, "short frames only");
+        let mask = [rest[2], rest[3], rest[4], rest[5]];
+        let payload: Vec<u8> = rest[6..6 + len]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ mask[i % 4])
+            .collect();
+        texts.push(String::from_utf8(payload).unwrap());
+        rest = &rest[6 + len..];
+    }
+    texts
+}
+
+#[test]
+fn item_06_a_heartbeat_timeout_sends_close_1000_before_the_socket_is_dropped() {
+    let mut conn = open();
+    let mut out = [0u8; 256];
+    conn.handle_timeout(Instant::from_millis(30_000));
+    let heartbeat = conn.poll_transmit(now(), &mut out).unwrap().unwrap();
+    assert_eq!(
+        client_texts(heartbeat.bytes(&out)),
+        [r#"[null,"1","phoenix","heartbeat",{}]"#]
+    );
+    conn.handle_timeout(Instant::from_millis(60_000));
+    assert!(!conn.transport_wanted());
+    assert_eq!(queued_close(&mut conn), 1000);
+    assert!(events(&mut conn).contains(&Event::Disconnected {
+        reason: DisconnectReason::HeartbeatTimeout
+    }));
+}
+
+#[test]
+fn item_06_the_servers_close_code_and_reason_are_kept() {
+    let mut conn = open();
+    let mut payload = 1001u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"going away");
+    let frame = server_frame(0x8, &payload);
+    let mut input = frame.as_slice();
+    assert!(conn.handle_input(now(), &mut input).unwrap().is_none());
+    assert_eq!(conn.last_close(), Some((CloseCode(1001), "going away")));
+    assert_eq!(
+        events(&mut conn)[0],
+        Event::Disconnected {
+            reason: DisconnectReason::Closed { code: 1001 }
+        }
+    );
+}
+
+#[test]
+fn item_07_a_push_right_after_join_goes_out_behind_the_join() {
+    let mut conn = open();
+    let room = conn
+        .join(now(), "rooms:a", RawJson::EMPTY_OBJECT)
+        .unwrap();
+    let mut out = [0u8; 256];
+    let (_, frames) = conn
+        .push(now(), room, "hi", RawJson::EMPTY_OBJECT, &mut out)
+        .unwrap();
+    assert_eq!(
+        client_texts(frames.bytes(&out)),
+        [
+            r#"["1","1","rooms:a","phx_join",{}]"#,
+            r#"["1","2","rooms:a","hi",{}]"#
+        ]
+    );
+    assert_eq!(conn.poll_transmit(now(), &mut out).unwrap(), None);
+}
+
+#[test]
+fn item_12_start_draws_its_key_and_takes_vsn_from_the_session_config() {
+    let key_of = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap()
+            .to_owned()
+    };
+    let (mut conn, first) = upgrading(Config::default(), &request());
+    conn.handle_disconnected(now());
+    let at = conn.poll_timeout().unwrap();
+    conn.handle_timeout(at);
+    events(&mut conn);
+    let mut out = [0u8; 1024];
+    let len = conn.start(&request(), &mut out).unwrap();
+    let second = String::from_utf8(out[..len].to_vec()).unwrap();
+    assert_ne!(key_of(&first), key_of(&second), "a fresh key per attempt");
+    assert_ne!(key_of(&first), Key::new(KEY).as_str(), "the request's key is not used");
+    // One place for vsn: the session's config wins over the request's.
+    let v1 = Config {
+        vsn: Vsn::V1,
+        ..Config::default()
+    };
+    let (_, text) = upgrading(v1, &request());
+    assert!(text.starts_with("GET /socket/websocket?vsn=1.0.0 "), "{text}");
+    // Without Event::Connect there is no transport to start.
+    let mut idle = Conn::new(Config::default(), Counter(1), [0u8; 1024]);
+    assert_eq!(idle.start(&request(), &mut out), Err(Error::NotOpen));
 }

@@ -1,20 +1,22 @@
 //! Drivers that run a [`Connection`] over a byte stream: a blocking one over
 //! `embedded_io::{Read, Write}` and, with the `async` feature, an async one over
-//! `embedded-io-async`. Each is a thin loop over the connection's sans-IO calls; the caller
-//! brings the clock, opens the stream on [`Event::Connect`](crate::session::Event::Connect),
-//! and drains [`Connection::poll_event`] after each round.
+//! `embedded-io-async`. Both are the same thin round over the connection's sans-IO calls;
+//! the caller brings the clock, opens the stream on
+//! [`Event::Connect`](crate::session::Event::Connect), and drains
+//! [`Connection::poll_event`] after each round.
 //!
 //! A round ([`poll`]): run the timers that are due, send everything queued, read once, feed
-//! what was read (handing each message to the callback), and send again. The read blocks
-//! until data arrives or the stream's own read timeout expires: give the stream a timeout no
-//! longer than the time until [`Connection::poll_timeout`], or heartbeats will be late.
+//! what was read (handing each message to the callback), and send again. The blocking read
+//! waits until data arrives or the stream's own read timeout expires: give the stream a
+//! timeout no longer than the time until [`Connection::poll_timeout`], or heartbeats will be
+//! late. The async round races its read against the caller's timer itself.
 
 #[cfg(feature = "async")]
 pub mod nonblocking;
 
 use core::fmt;
 
-use embedded_io::{Error as _, ErrorKind, Read, Write};
+use embedded_io::{ErrorKind, Read, Write};
 
 use crate::connection::{self, Connection, Outbound};
 use crate::session::Inbound;
@@ -24,6 +26,7 @@ use crate::ws::{RngCore, UpgradeRequest};
 /// A driver error: from the stream, or from the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Error<E> {
     /// The stream failed; the connection was told it is down (a reconnect is scheduled).
     Io(E),
@@ -54,8 +57,9 @@ impl<E: fmt::Debug> core::error::Error for Error<E> {}
 pub enum Round {
     /// The stream is still in use.
     Open,
-    /// The stream is finished (closed by the peer, or a close frame was sent): drop it, and
-    /// open a new one on the next [`Event::Connect`](crate::session::Event::Connect).
+    /// The stream is finished (closed by the peer, given up by the session, or a close frame
+    /// was sent): drop it, and open a new one on the next
+    /// [`Event::Connect`](crate::session::Event::Connect).
     Closed,
 }
 
@@ -71,12 +75,35 @@ impl<F: FnMut() -> Instant> Clock for F {
     }
 }
 
+/// What one read gave, the same for both drivers.
+pub(crate) enum ReadOutcome<E> {
+    /// Bytes arrived (possibly none: a read timeout or an interrupted read is not an error).
+    Data(usize),
+    /// The peer closed the stream.
+    Eof,
+    /// The stream failed.
+    Failed(E),
+}
+
+impl<E: embedded_io::Error> ReadOutcome<E> {
+    pub(crate) fn of(result: Result<usize, E>) -> Self {
+        match result {
+            Ok(0) => ReadOutcome::Eof,
+            Ok(n) => ReadOutcome::Data(n),
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                ReadOutcome::Data(0)
+            }
+            Err(e) => ReadOutcome::Failed(e),
+        }
+    }
+}
+
 /// Feeds bytes read from the stream to the connection, handing each message to
 /// `on_message`, and returns the first error. It keeps feeding after an error: a frame that
 /// does not decode leaves the connection open and the frames after it count, while after a
 /// fatal error the connection discards the rest itself.
-pub(crate) fn feed<R, B, const C: usize, const Q: usize>(
-    conn: &mut Connection<R, B, C, Q>,
+pub(crate) fn feed<R, B, const C: usize, const Q: usize, const T: usize, const J: usize>(
+    conn: &mut Connection<R, B, C, Q, T, J>,
     now: Instant,
     mut input: &[u8],
     on_message: &mut impl FnMut(Inbound<'_>),
@@ -98,10 +125,12 @@ where
     first
 }
 
-/// Writes the upgrade request on a freshly opened stream.
-pub fn start<S, R, B, const C: usize, const Q: usize>(
-    conn: &mut Connection<R, B, C, Q>,
+/// Writes the upgrade request on a freshly opened stream (after
+/// [`Event::Connect`](crate::session::Event::Connect)).
+pub fn start<S, R, B, const C: usize, const Q: usize, const T: usize, const J: usize>(
+    conn: &mut Connection<R, B, C, Q, T, J>,
     stream: &mut S,
+    now: Instant,
     request: &UpgradeRequest<'_>,
     tx: &mut [u8],
 ) -> Result<(), Error<S::Error>>
@@ -111,15 +140,18 @@ where
     B: AsRef<[u8]> + AsMut<[u8]>,
 {
     let len = conn.start(request, tx)?;
-    stream
+    let sent = stream
         .write_all(tx.get(..len).unwrap_or_default())
-        .and_then(|()| stream.flush())
-        .map_err(Error::Io)
+        .and_then(|()| stream.flush());
+    sent.map_err(|e| {
+        conn.handle_disconnected(now);
+        Error::Io(e)
+    })
 }
 
-/// Sends everything the connection has queued.
-pub fn flush<S, R, B, const C: usize, const Q: usize>(
-    conn: &mut Connection<R, B, C, Q>,
+/// Sends everything the connection has queued, then flushes the stream.
+pub fn flush<S, R, B, const C: usize, const Q: usize, const T: usize, const J: usize>(
+    conn: &mut Connection<R, B, C, Q, T, J>,
     stream: &mut S,
     now: Instant,
     tx: &mut [u8],
@@ -129,27 +161,25 @@ where
     R: RngCore,
     B: AsRef<[u8]> + AsMut<[u8]>,
 {
-    let mut wrote = false;
+    let mut round = Round::Open;
     while let Some(out) = conn.poll_transmit(now, tx)? {
         send(conn, stream, now, tx, out)?;
-        wrote = true;
         if out.close_after {
-            let _ = stream.flush();
-            return Ok(Round::Closed);
+            round = Round::Closed;
+            break;
         }
     }
-    if wrote {
-        if let Err(e) = stream.flush() {
-            conn.handle_disconnected(now);
-            return Err(Error::Io(e));
-        }
+    if let Err(e) = stream.flush() {
+        conn.handle_disconnected(now);
+        return Err(Error::Io(e));
     }
-    Ok(Round::Open)
+    Ok(round)
 }
 
-/// Writes one frame; a failed write takes the connection down.
-pub fn send<S, R, B, const C: usize, const Q: usize>(
-    conn: &mut Connection<R, B, C, Q>,
+/// Writes one frame (or the frames of one [`Outbound`]); a failed write takes the
+/// connection down.
+pub fn send<S, R, B, const C: usize, const Q: usize, const T: usize, const J: usize>(
+    conn: &mut Connection<R, B, C, Q, T, J>,
     stream: &mut S,
     now: Instant,
     tx: &[u8],
@@ -172,8 +202,8 @@ where
 ///
 /// A read that times out or is interrupted is not an error. End of stream or a failed read
 /// takes the connection down (a reconnect is scheduled).
-pub fn poll<S, R, B, const C: usize, const Q: usize>(
-    conn: &mut Connection<R, B, C, Q>,
+pub fn poll<S, R, B, const C: usize, const Q: usize, const T: usize, const J: usize>(
+    conn: &mut Connection<R, B, C, Q, T, J>,
     stream: &mut S,
     clock: &mut impl Clock,
     rx: &mut [u8],
@@ -189,20 +219,17 @@ where
     if conn.poll_timeout().is_some_and(|at| at <= now) {
         conn.handle_timeout(now);
     }
-    if !conn.client().transport_wanted() {
+    // Before the liveness check: a heartbeat timeout still owes the server a close frame.
+    if flush(conn, stream, now, tx)? == Round::Closed || !conn.transport_wanted() {
         return Ok(Round::Closed);
     }
-    if flush(conn, stream, now, tx)? == Round::Closed {
-        return Ok(Round::Closed);
-    }
-    let n = match stream.read(rx) {
-        Ok(0) => {
+    let n = match ReadOutcome::of(stream.read(rx)) {
+        ReadOutcome::Data(n) => n,
+        ReadOutcome::Eof => {
             conn.handle_disconnected(clock.now());
             return Ok(Round::Closed);
         }
-        Ok(n) => n,
-        Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => 0,
-        Err(e) => {
+        ReadOutcome::Failed(e) => {
             conn.handle_disconnected(clock.now());
             return Err(Error::Io(e));
         }

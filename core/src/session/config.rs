@@ -43,6 +43,9 @@ pub struct Jitter {
 }
 
 /// Session settings. [`Config::default`] follows phoenix.js.
+///
+/// Build it as `Config { timeout: ..., ..Config::default() }` so that settings added later
+/// keep their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     /// The serializer: V2 unless the server only speaks V1.
@@ -55,8 +58,13 @@ pub struct Config {
     /// How long the transport may take to connect, from [`Event::Connect`](super::Event) to
     /// `handle_connected` (10 s).
     pub connect_timeout: Duration,
-    /// Delays between reconnect attempts, reset by a successful connection.
+    /// Delays between reconnect attempts. The attempt count resets only once a connection
+    /// has proven itself (a heartbeat reply, or `stable_after` of uptime), so a server that
+    /// accepts the upgrade and closes at once is not re-dialled every 10 ms.
     pub reconnect: Backoff,
+    /// How long a connection must stay up to reset the reconnect backoff without a
+    /// heartbeat reply (10 s).
+    pub stable_after: Duration,
     /// Delays between rejoin attempts of a channel after a join error or a crash.
     pub rejoin: Backoff,
     /// Stop reconnecting after this many failed attempts in a row (`None`: never stop, the
@@ -74,6 +82,7 @@ impl Default for Config {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             reconnect: Backoff::RECONNECT,
+            stable_after: Duration::from_secs(10),
             rejoin: Backoff::REJOIN,
             max_reconnect_attempts: None,
             jitter: None,

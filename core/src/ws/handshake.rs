@@ -201,6 +201,13 @@ impl<'a> UpgradeRequest<'a> {
         self
     }
 
+    /// The same request with another key ([`Connection::start`](crate::connection::Connection::start)
+    /// draws one from its RNG for every attempt).
+    pub const fn with_key(mut self, key: Key) -> Self {
+        self.key = key;
+        self
+    }
+
     /// The key this request sends.
     pub const fn key(&self) -> Key {
         self.key

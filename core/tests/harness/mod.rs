@@ -10,7 +10,9 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use fawkes_core::codec::{self, Frame, FrameKind, Outgoing, Payload, RawJson, Sender, Text, Vsn};
-use fawkes_core::session::{ChannelId, Client, Config, Event, Inbound, PushRef};
+use fawkes_core::session::{
+    ChannelId, Client, Config, DisconnectReason, Event, Inbound, PushRef,
+};
 use fawkes_core::time::{Duration, Instant};
 
 pub type TestClient = Client<8, 32>;
@@ -84,6 +86,7 @@ impl Got {
                 status: reply.status.to_string(),
                 response: reply.response.as_bytes().to_vec(),
             },
+            other => panic!("unexpected inbound {other:?}"),
         }
     }
 }
@@ -346,18 +349,20 @@ impl Pair {
             let mut progress = false;
             while let Some(event) = self.client.poll_event() {
                 progress = true;
-                if event == Event::Connect && self.auto_connect {
-                    self.peer.new_connection();
-                    self.link_up = true;
-                    self.client.handle_connected(self.now);
+                if let Event::Connect { transport } = event {
+                    if self.auto_connect {
+                        self.peer.new_connection();
+                        self.link_up = true;
+                        self.client.handle_connected(self.now, transport).unwrap();
+                    }
                 }
-                if matches!(event, Event::HeartbeatTimeout | Event::ConnectTimeout) {
+                if matches!(event, Event::Disconnected { .. }) {
                     self.link_up = false;
                 }
                 self.events.push(event);
             }
             if self.link_up {
-                while let Some(t) = self.client.poll_transmit(self.now, &mut buf).unwrap() {
+                while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
                     progress = true;
                     let wire = match t.kind {
                         FrameKind::Text => {
@@ -416,11 +421,19 @@ impl Pair {
         self.advance_to(self.now.saturating_add(by));
     }
 
-    /// The transport drops (a close from the server or a network error).
+    /// The transport drops (a network error).
     pub fn drop_link(&mut self) {
+        self.drop_link_with(DisconnectReason::Io);
+    }
+
+    /// The transport drops for `reason` (a close frame with a code, a refused upgrade...).
+    pub fn drop_link_with(&mut self, reason: DisconnectReason) {
         self.link_up = false;
         self.peer.outbox.clear();
-        self.client.handle_disconnected(self.now);
+        let transport = self.client.transport().expect("no transport to drop");
+        self.client
+            .handle_disconnected(self.now, transport, reason)
+            .unwrap();
         self.drive();
     }
 
