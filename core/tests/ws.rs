@@ -656,6 +656,77 @@ fn response_subprotocol() {
     assert!(with_token.parse_response(plain.as_bytes()).is_ok());
 }
 
+// The free `parse_response` with `UpgradeRequest::accept()` is what `Connection` keeps and
+// calls, so the subprotocol check must travel in that value (spec §1.6, §6.3).
+
+#[test]
+fn subprotocol_not_offered_is_refused() {
+    let key = Key::new([6; 16]);
+    let evil = response_101(&key.accept(), "Sec-WebSocket-Protocol: evil\r\n");
+    for request in [
+        UpgradeRequest::new("h", "/socket/websocket", key),
+        UpgradeRequest::new("h", "/socket/websocket", key).auth_token("abc"),
+        UpgradeRequest::new("h", "/p", key).headers(&[("Sec-WebSocket-Protocol", "chat, mqtt")]),
+    ] {
+        assert_eq!(
+            parse_response(evil.as_bytes(), &request.accept()),
+            Err(HandshakeError::UnexpectedSubprotocol),
+            "{request:?}"
+        );
+        assert_eq!(
+            request.parse_response(evil.as_bytes()),
+            Err(HandshakeError::UnexpectedSubprotocol)
+        );
+    }
+}
+
+#[test]
+fn token_sent_and_no_protocol_answered_is_refused() {
+    let key = Key::new([7; 16]);
+    let request = UpgradeRequest::new("h", "/socket/websocket", key).auth_token("abc");
+    let plain = response_101(&key.accept(), "");
+    assert!(
+        parse_response(plain.as_bytes(), &request.accept()).is_err(),
+        "a token was sent: `phoenix` must be selected"
+    );
+    assert!(request.parse_response(plain.as_bytes()).is_err());
+}
+
+#[test]
+fn token_sent_and_phoenix_answered_is_accepted() {
+    let key = Key::new([8; 16]);
+    let request = UpgradeRequest::new("h", "/socket/websocket", key).auth_token("abc");
+    let phoenix = response_101(&key.accept(), "Sec-WebSocket-Protocol: phoenix\r\n");
+    let expected = Ok(Status::Complete(fawkes_core::ws::Handshake {
+        header_len: phoenix.len(),
+        subprotocol: Some("phoenix"),
+    }));
+    assert_eq!(
+        parse_response(phoenix.as_bytes(), &request.accept()),
+        expected
+    );
+    assert_eq!(request.parse_response(phoenix.as_bytes()), expected);
+}
+
+#[test]
+fn no_protocol_offered_and_none_answered_is_accepted() {
+    let key = Key::new([9; 16]);
+    let request = UpgradeRequest::new("h", "/socket/websocket", key);
+    let plain = response_101(&key.accept(), "");
+    let expected = Ok(Status::Complete(fawkes_core::ws::Handshake {
+        header_len: plain.len(),
+        subprotocol: None,
+    }));
+    assert_eq!(
+        parse_response(plain.as_bytes(), &request.accept()),
+        expected
+    );
+    assert_eq!(request.parse_response(plain.as_bytes()), expected);
+    // Offered but not selected is fine too: the server need not pick one (RFC 6455 §4.2.2).
+    let custom = UpgradeRequest::new("h", "/p", key).headers(&[("Sec-WebSocket-Protocol", "chat")]);
+    assert!(parse_response(plain.as_bytes(), &custom.accept()).is_ok());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recorded server frames
 // ---------------------------------------------------------------------------------------------
