@@ -645,15 +645,21 @@ fn response_subprotocol() {
     let custom =
         UpgradeRequest::new("h", "/p", key).headers(&[("Sec-WebSocket-Protocol", "v1.chat, mqtt")]);
     assert!(custom.parse_response(other.as_bytes()).is_ok());
+    assert!(parse_response(other.as_bytes(), &custom.accept()).is_ok());
+    assert!(!custom.accept().requires_phoenix());
     // Two protocols selected at once.
     let both = response_101(&key.accept(), "Sec-WebSocket-Protocol: phoenix, mqtt\r\n");
     assert_eq!(
         with_token.parse_response(both.as_bytes()),
         Err(HandshakeError::UnexpectedSubprotocol)
     );
-    // No subprotocol in the answer is fine for the codec.
+    // No subprotocol in the answer: fine without a token, refused with one (spec §6.3).
     let plain = response_101(&key.accept(), "");
-    assert!(with_token.parse_response(plain.as_bytes()).is_ok());
+    assert!(without.parse_response(plain.as_bytes()).is_ok());
+    assert_eq!(
+        with_token.parse_response(plain.as_bytes()),
+        Err(HandshakeError::MissingSubprotocol)
+    );
 }
 
 // The free `parse_response` with `UpgradeRequest::accept()` is what `Connection` keeps and
@@ -685,11 +691,15 @@ fn token_sent_and_no_protocol_answered_is_refused() {
     let key = Key::new([7; 16]);
     let request = UpgradeRequest::new("h", "/socket/websocket", key).auth_token("abc");
     let plain = response_101(&key.accept(), "");
-    assert!(
-        parse_response(plain.as_bytes(), &request.accept()).is_err(),
-        "a token was sent: `phoenix` must be selected"
+    assert!(request.accept().requires_phoenix());
+    assert_eq!(
+        parse_response(plain.as_bytes(), &request.accept()),
+        Err(HandshakeError::MissingSubprotocol)
     );
-    assert!(request.parse_response(plain.as_bytes()).is_err());
+    assert_eq!(
+        request.parse_response(plain.as_bytes()),
+        Err(HandshakeError::MissingSubprotocol)
+    );
 }
 
 #[test]

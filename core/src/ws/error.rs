@@ -93,6 +93,10 @@ pub enum HandshakeError {
     UnexpectedExtension,
     /// The server selected a subprotocol that was not offered, or more than one.
     UnexpectedSubprotocol,
+    /// An auth token was sent but the server selected no subprotocol, where Phoenix answers
+    /// `phoenix` (spec §1.6, §6.3): the server is not a Phoenix ≥ 1.8 socket with
+    /// `auth_token: true`, so it never read the token.
+    MissingSubprotocol,
 }
 
 impl fmt::Display for HandshakeError {
@@ -108,6 +112,9 @@ impl fmt::Display for HandshakeError {
             Self::UnexpectedExtension => f.write_str("server selected an unrequested extension"),
             Self::UnexpectedSubprotocol => {
                 f.write_str("server selected an unrequested subprotocol")
+            }
+            Self::MissingSubprotocol => {
+                f.write_str("auth token sent but the server did not select `phoenix`")
             }
         }
     }

@@ -80,15 +80,78 @@ impl fmt::Debug for Key {
     }
 }
 
-/// An expected `Sec-WebSocket-Accept` value: base64(SHA-1(key + [`WEBSOCKET_GUID`])).
+/// What [`parse_response`] expects of the server's answer: the `Sec-WebSocket-Accept` value,
+/// base64(SHA-1(key + [`WEBSOCKET_GUID`])), and, when it comes from
+/// [`UpgradeRequest::accept`], the subprotocols the request offered.
+///
+/// It is a small `Copy` value without lifetimes, so a connection can keep it while it waits
+/// for the response and still get the full check:
+///
+/// * From [`UpgradeRequest::accept`]: a selected subprotocol must be one the request offered
+///   (RFC 6455 §4.1), and when an auth token was sent the server must select `phoenix` (spec
+///   §1.6, §6.3); otherwise [`HandshakeError::UnexpectedSubprotocol`] or
+///   [`HandshakeError::MissingSubprotocol`].
+/// * From [`Key::accept`] or [`Accept::for_key`]: only the accept value is checked; what was
+///   offered is unknown, so the selected subprotocol is reported in
+///   [`Handshake::subprotocol`] without being judged.
+///
+/// Offered protocols from extra `Sec-WebSocket-Protocol` headers are kept as a 128-bit hash
+/// set, so a protocol that was not offered passes with a chance of about 1 in 10 000 when two
+/// were offered. The check catches a misconfigured server, not a hostile one (which can
+/// simply select an offered protocol); `phoenix` with a token is checked exactly.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Accept {
     encoded: [u8; 28],
+    protocols: Protocols,
+}
+
+/// The subprotocol side of an [`Accept`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Protocols {
+    /// Built from a bare key: the offer is unknown, the selection is not judged.
+    Unchecked,
+    /// Built from a request.
+    Offered {
+        /// An auth token was sent: `phoenix` was offered and must be selected.
+        phoenix_required: bool,
+        /// The protocols offered in extra headers.
+        others: ProtocolSet,
+    },
+}
+
+/// A Bloom filter of protocol names: 128 bits, three bits per name from one FNV-1a hash.
+/// No false negatives, so an offered protocol is never refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct ProtocolSet(u128);
+
+impl ProtocolSet {
+    fn insert(&mut self, name: &str) {
+        self.0 |= Self::bits(name);
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        let bits = Self::bits(name);
+        self.0 & bits == bits
+    }
+
+    /// Three bits, their positions taken from disjoint parts of the hash.
+    fn bits(name: &str) -> u128 {
+        // FNV-1a, 64-bit.
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        // `wrapping_shl` keeps the low 7 bits of the shift: a position in 0..128.
+        let bit = |shift: u32| 1u128.wrapping_shl(hash.wrapping_shr(shift) as u32);
+        bit(0) | bit(21) | bit(42)
+    }
 }
 
 impl Accept {
-    /// The accept value for a `Sec-WebSocket-Key` as sent (its base64 text).
+    /// The accept value for a `Sec-WebSocket-Key` as sent (its base64 text). The selected
+    /// subprotocol is not judged; use [`UpgradeRequest::accept`] to check it too.
     pub fn for_key(sec_websocket_key: &str) -> Self {
         let mut sha = Sha1::new();
         sha.update(sec_websocket_key.as_bytes());
@@ -97,18 +160,53 @@ impl Accept {
         let mut encoded = [0u8; 28];
         // 20 bytes always encode to exactly 28 characters.
         let _ = STANDARD.encode_slice(digest, &mut encoded);
-        Self { encoded }
+        Self {
+            encoded,
+            protocols: Protocols::Unchecked,
+        }
     }
 
     /// The base64 text (28 characters).
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.encoded).unwrap_or_default()
     }
+
+    /// `true` when the server must select `phoenix` (an auth token was sent).
+    pub const fn requires_phoenix(&self) -> bool {
+        matches!(
+            self.protocols,
+            Protocols::Offered {
+                phoenix_required: true,
+                ..
+            }
+        )
+    }
+
+    /// Checks the subprotocol the server selected (`None`: no `Sec-WebSocket-Protocol`).
+    fn check_subprotocol(&self, selected: Option<&str>) -> Result<(), HandshakeError> {
+        let Protocols::Offered {
+            phoenix_required,
+            others,
+        } = self.protocols
+        else {
+            return Ok(());
+        };
+        match selected {
+            None if phoenix_required => Err(HandshakeError::MissingSubprotocol),
+            None => Ok(()),
+            Some(PHOENIX_PROTOCOL) if phoenix_required => Ok(()),
+            Some(protocol) if others.contains(protocol) => Ok(()),
+            Some(_) => Err(HandshakeError::UnexpectedSubprotocol),
+        }
+    }
 }
 
 impl fmt::Debug for Accept {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Accept").field(&self.as_str()).finish()
+        f.debug_struct("Accept")
+            .field("value", &self.as_str())
+            .field("protocols", &self.protocols)
+            .finish()
     }
 }
 
@@ -206,9 +304,26 @@ impl<'a> UpgradeRequest<'a> {
         self.key
     }
 
-    /// The `Sec-WebSocket-Accept` value the server must answer with.
+    /// What the server's answer must show: the `Sec-WebSocket-Accept` value for this key, and
+    /// a selected subprotocol that this request offered (`phoenix`, required when an auth
+    /// token is sent, or one listed in an extra `Sec-WebSocket-Protocol` header). Keep it
+    /// and pass it to [`parse_response`] when the response arrives.
     pub fn accept(&self) -> Accept {
-        self.key.accept()
+        let mut others = ProtocolSet::default();
+        self.headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))
+            .flat_map(|(_, value)| value.split(','))
+            .map(|offered| offered.trim_matches([' ', '\t']))
+            .filter(|offered| !offered.is_empty())
+            .for_each(|offered| others.insert(offered));
+        Accept {
+            protocols: Protocols::Offered {
+                phoenix_required: self.auth_token.is_some(),
+                others,
+            },
+            ..self.key.accept()
+        }
     }
 
     /// Writes the request to the start of `out` and returns its length.
@@ -266,34 +381,13 @@ impl<'a> UpgradeRequest<'a> {
         w.finish()
     }
 
-    /// Parses the server's response like [`parse_response`], and also checks that a selected
-    /// subprotocol is one this request offered (`phoenix` when an auth token was sent, or one
-    /// listed in an extra `Sec-WebSocket-Protocol` header), as RFC 6455 §4.1 requires.
+    /// Parses the server's response: the same as
+    /// `parse_response(bytes, &request.accept())`.
     pub fn parse_response<'b>(
         &self,
         bytes: &'b [u8],
     ) -> Result<Status<Handshake<'b>>, HandshakeError> {
-        let status = parse_response(bytes, &self.accept())?;
-        if let Status::Complete(handshake) = &status {
-            if let Some(selected) = handshake.subprotocol {
-                if !self.offers(selected) {
-                    return Err(HandshakeError::UnexpectedSubprotocol);
-                }
-            }
-        }
-        Ok(status)
-    }
-
-    /// `true` if `protocol` is among the subprotocols this request offers.
-    fn offers(&self, protocol: &str) -> bool {
-        if self.auth_token.is_some() && protocol == PHOENIX_PROTOCOL {
-            return true;
-        }
-        self.headers
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))
-            .flat_map(|(_, value)| value.split(','))
-            .any(|offered| offered.trim() == protocol)
+        parse_response(bytes, &self.accept())
     }
 
     fn validate(&self) -> Result<(), RequestError> {
@@ -406,8 +500,9 @@ pub struct Handshake<'b> {
 /// * A `101` needs `Upgrade: websocket`, `Connection: upgrade` (tokens, case-insensitive),
 ///   a `Sec-WebSocket-Accept` equal to `expected`, and no `Sec-WebSocket-Extensions`.
 ///
-/// This function does not know which subprotocols were offered; use
-/// [`UpgradeRequest::parse_response`] to check that too.
+/// * The selected subprotocol is checked against what `expected` knows was offered (see
+///   [`Accept`]): with [`UpgradeRequest::accept`], a protocol that was not offered fails and
+///   an auth token requires `phoenix`.
 pub fn parse_response<'b>(
     bytes: &'b [u8],
     expected: &Accept,
@@ -468,6 +563,7 @@ pub fn parse_response<'b>(
     if accept.is_none() {
         return Err(HandshakeError::MissingAccept);
     }
+    expected.check_subprotocol(subprotocol)?;
     Ok(Status::Complete(Handshake {
         header_len,
         subprotocol,
@@ -506,6 +602,16 @@ mod tests {
         let key = Key::new(*b"the sample nonce");
         assert_eq!(key.as_str(), "dGhlIHNhbXBsZSBub25jZQ==");
         assert_eq!(key.accept().as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn protocol_set_has_no_false_negatives() {
+        let mut set = ProtocolSet::default();
+        let offered = ["chat", "v2.fawkes", "mqtt", "wamp.2.json", "x"];
+        offered.iter().for_each(|p| set.insert(p));
+        assert!(offered.iter().all(|p| set.contains(p)));
+        assert!(!set.contains("evil") && !set.contains("phoenix") && !set.contains("Chat"));
+        assert!(!ProtocolSet::default().contains(""));
     }
 
     #[test]
