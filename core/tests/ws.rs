@@ -956,6 +956,72 @@ fn invalid_utf8_text_is_1007() {
     );
 }
 
+// UTF-8 is checked as text arrives, not only when the message completes (RFC 6455 §8.1:
+// fail fast); an incomplete character at a fragment or read boundary stays pending.
+
+#[test]
+fn invalid_utf8_in_first_fragment_fails_before_the_final_fragment() {
+    let mut decoder = Decoder::new([0u8; 64]);
+    let first = server_frame(OpCode::Text, false, b"ok \xff more");
+    let mut input = &first[..];
+    assert_eq!(decoder.decode(&mut input), Err(DecodeError::InvalidUtf8));
+    assert_eq!(
+        decoder.error().map(|e| e.close_code()),
+        Some(CloseCode::INVALID_PAYLOAD)
+    );
+    // An incomplete character that the next fragment makes invalid fails with that fragment.
+    let mut decoder = Decoder::new([0u8; 64]);
+    let mut stream = server_frame(OpCode::Text, false, b"h\xe2\x82");
+    stream.extend(server_frame(OpCode::Continuation, false, b"A"));
+    let (messages, error) = decode_chunks(&mut decoder, [stream]);
+    assert_eq!((messages, error), (vec![], Some(DecodeError::InvalidUtf8)));
+}
+
+#[test]
+fn invalid_utf8_in_a_split_frame_fails_before_the_frame_completes() {
+    for fin in [true, false] {
+        let frame = server_frame(OpCode::Text, fin, b"caf\xc3\xa9 \xc0\xaf and the rest");
+        // The header and the payload up to just past the invalid byte: 2 + 8.
+        let (head, tail) = frame.split_at(10);
+        let mut decoder = Decoder::new([0u8; 64]);
+        let mut input = head;
+        assert_eq!(
+            decoder.decode(&mut input),
+            Err(DecodeError::InvalidUtf8),
+            "fin {fin}"
+        );
+        let mut input = tail;
+        assert_eq!(decoder.decode(&mut input), Err(DecodeError::InvalidUtf8));
+    }
+}
+
+#[test]
+fn utf8_split_across_fragments_and_reads_is_accepted() {
+    let text = "é€𝄞 ok 𝄞";
+    let bytes = text.as_bytes();
+    for cut in 1..bytes.len() {
+        let mut stream = server_frame(OpCode::Text, false, &bytes[..cut]);
+        stream.extend(server_frame(OpCode::Continuation, true, &bytes[cut..]));
+        for read in 1..stream.len() {
+            let chunks = stream.chunks(read).map(<[u8]>::to_vec);
+            let (messages, error) = decode_chunks(&mut Decoder::new([0u8; 64]), chunks);
+            assert_eq!(error, None, "cut {cut}, read {read}");
+            assert_eq!(
+                messages,
+                vec![Owned::Text(text.into())],
+                "cut {cut}, read {read}"
+            );
+        }
+    }
+    // A character cut by a read and not yet complete is pending, not an error.
+    let frame = server_frame(OpCode::Text, true, "a𝄞".as_bytes());
+    let mut decoder = Decoder::new([0u8; 64]);
+    let mut input = &frame[..4];
+    assert_eq!(decoder.decode(&mut input), Ok(None));
+    let mut input = &frame[4..];
+    assert_eq!(decoder.decode(&mut input), Ok(Some(Message::Text("a𝄞"))));
+}
+
 #[test]
 fn close_payloads() {
     let close = |payload: &[u8]| decode_one(&server_frame(OpCode::Close, true, payload));
