@@ -199,7 +199,8 @@ pub enum DecodeError {
     MissingContinuation,
     /// The message is larger than the decoder's limit. Close code 1009.
     MessageTooBig,
-    /// A text message is not valid UTF-8. Close code 1007.
+    /// A text message is not valid UTF-8, reported as soon as the offending bytes arrive.
+    /// Close code 1007.
     InvalidUtf8,
     /// A close payload of exactly one byte. Close code 1002.
     InvalidClosePayload,
