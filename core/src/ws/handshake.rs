@@ -11,6 +11,7 @@ use sha1::{Digest as _, Sha1};
 use super::error::{HandshakeError, RequestError};
 use super::percent::encode_component;
 use super::Status;
+use crate::codec::writer::Writer;
 
 /// The GUID appended to the key before hashing it into `Sec-WebSocket-Accept`.
 pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -332,53 +333,54 @@ impl<'a> UpgradeRequest<'a> {
     /// short (nothing useful is written then), or with a validation error.
     pub fn write(&self, out: &mut [u8]) -> Result<usize, RequestError> {
         self.validate()?;
-        let mut w = Cursor::new(out);
+        let mut w = Writer::new(out);
 
         // Request line: GET <path>?<params>&vsn=<vsn> HTTP/1.1
-        w.put(b"GET ");
-        w.put(self.path.as_bytes());
+        w.bytes(b"GET ");
+        w.bytes(self.path.as_bytes());
         // Like phoenix.js `appendParams`: `&` if the path already has a query.
         let mut separator: &[u8] = if self.path.contains('?') { b"&" } else { b"?" };
         let vsn = self.vsn.map(|vsn| ("vsn", vsn));
         for (name, value) in self.params.iter().copied().chain(vsn) {
-            w.put(separator);
+            w.bytes(separator);
             separator = b"&";
-            encode_component(name, |b| w.put(b));
-            w.put(b"=");
-            encode_component(value, |b| w.put(b));
+            encode_component(name, |b| w.bytes(b));
+            w.bytes(b"=");
+            encode_component(value, |b| w.bytes(b));
         }
-        w.put(b" HTTP/1.1\r\nHost: ");
-        w.put(self.host.as_bytes());
+        w.bytes(b" HTTP/1.1\r\nHost: ");
+        w.bytes(self.host.as_bytes());
         if let Some(port) = self.port {
-            // `Cursor` counts even past the end, so a formatting error cannot happen.
+            // `Writer` counts even past the end, so a formatting error cannot happen.
             let _ = fmt::Write::write_fmt(&mut w, format_args!(":{port}"));
         }
-        w.put(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
-        w.put(self.key.as_str().as_bytes());
-        w.put(b"\r\nSec-WebSocket-Version: 13\r\n");
+        w.bytes(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
+        w.bytes(self.key.as_str().as_bytes());
+        w.bytes(b"\r\nSec-WebSocket-Version: 13\r\n");
         if let Some(token) = self.auth_token {
-            w.put(b"Sec-WebSocket-Protocol: ");
-            w.put(PHOENIX_PROTOCOL.as_bytes());
-            w.put(b", ");
-            w.put(AUTH_TOKEN_PREFIX.as_bytes());
+            w.bytes(b"Sec-WebSocket-Protocol: ");
+            w.bytes(PHOENIX_PROTOCOL.as_bytes());
+            w.bytes(b", ");
+            w.bytes(AUTH_TOKEN_PREFIX.as_bytes());
             // Standard alphabet, no padding: what `btoa(token).replace(/=/g, "")` gives and
             // what the server's `Base.decode64!(padding: false)` expects. Whole 3-byte groups
             // encode independently, so chunking changes nothing.
             for chunk in token.as_bytes().chunks(3) {
                 let mut quad = [0u8; 4];
                 let len = STANDARD_NO_PAD.encode_slice(chunk, &mut quad).unwrap_or(0);
-                w.put(quad.get(..len).unwrap_or_default());
+                w.bytes(quad.get(..len).unwrap_or_default());
             }
-            w.put(b"\r\n");
+            w.bytes(b"\r\n");
         }
         for (name, value) in self.headers {
-            w.put(name.as_bytes());
-            w.put(b": ");
-            w.put(value.as_bytes());
-            w.put(b"\r\n");
+            w.bytes(name.as_bytes());
+            w.bytes(b": ");
+            w.bytes(value.as_bytes());
+            w.bytes(b"\r\n");
         }
-        w.put(b"\r\n");
-        w.finish()
+        w.bytes(b"\r\n");
+        w.finish_len()
+            .map_err(|required| RequestError::BufferTooSmall { required })
     }
 
     /// Parses the server's response: the same as
@@ -441,42 +443,6 @@ const fn is_token_byte(b: u8) -> bool {
     matches!(b,
         b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
         | b'`' | b'|' | b'~' | b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z')
-}
-
-/// Writes into a slice and keeps counting past its end, so one pass yields either the
-/// request or the exact length it needs.
-struct Cursor<'o> {
-    out: &'o mut [u8],
-    pos: usize,
-}
-
-impl<'o> Cursor<'o> {
-    fn new(out: &'o mut [u8]) -> Self {
-        Self { out, pos: 0 }
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos.saturating_add(bytes.len());
-        if let Some(dst) = self.out.get_mut(self.pos..end) {
-            dst.copy_from_slice(bytes);
-        }
-        self.pos = end;
-    }
-
-    fn finish(self) -> Result<usize, RequestError> {
-        if self.pos <= self.out.len() {
-            Ok(self.pos)
-        } else {
-            Err(RequestError::BufferTooSmall { required: self.pos })
-        }
-    }
-}
-
-impl fmt::Write for Cursor<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.put(s.as_bytes());
-        Ok(())
-    }
 }
 
 /// A successful upgrade.
