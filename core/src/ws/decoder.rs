@@ -218,7 +218,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
             Ok(Some(ready)) => ready,
             Ok(None) => return Ok(None),
             Err(error) => {
-                self.error = Some(error);
+                self.error = Some(logged(error));
                 return Err(error);
             }
         };
@@ -235,7 +235,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
         match message {
             Ok(message) => Ok(Some(message)),
             Err(error) => {
-                self.error = Some(error);
+                self.error = Some(logged(error));
                 Err(error)
             }
         }
@@ -415,6 +415,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
             remaining: header.payload_len,
         });
     }
+}
+
+/// Logs a protocol error as it is recorded. Only once per connection: a failed decoder
+/// returns the recorded error without decoding.
+fn logged(error: DecodeError) -> DecodeError {
+    net_warn!(
+        "ws: {}, closing with {}",
+        error,
+        error.close_code().as_u16()
+    );
+    error
 }
 
 /// The zero-copy case: a checked frame that is a whole message (an unfragmented data frame

@@ -473,6 +473,20 @@ pub fn parse_response<'b>(
     bytes: &'b [u8],
     expected: &Accept,
 ) -> Result<Status<Handshake<'b>>, HandshakeError> {
+    let result = parse_head(bytes, expected);
+    match result {
+        Err(HandshakeError::Status { code }) => net_debug!("ws: upgrade refused: {}", code),
+        Err(error) => net_warn!("ws: bad upgrade response: {}", error),
+        Ok(_) => {}
+    }
+    result
+}
+
+/// [`parse_response`] without the log line.
+fn parse_head<'b>(
+    bytes: &'b [u8],
+    expected: &Accept,
+) -> Result<Status<Handshake<'b>>, HandshakeError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let parsed = response.parse(bytes);
