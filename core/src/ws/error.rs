@@ -19,6 +19,8 @@ pub enum RequestError {
     InvalidHost,
     /// The path does not start with `/`, or contains whitespace, a control character or `#`.
     InvalidPath,
+    /// The query contains whitespace, a control character, non-ASCII or `#`.
+    InvalidQuery,
     /// Extra header `index` has an empty name or a byte that is not an HTTP token character.
     InvalidHeaderName {
         /// Position of the header in the extra-header slice.
@@ -49,6 +51,7 @@ impl fmt::Display for RequestError {
             }
             Self::InvalidHost => f.write_str("invalid host"),
             Self::InvalidPath => f.write_str("invalid path"),
+            Self::InvalidQuery => f.write_str("invalid query"),
             Self::InvalidHeaderName { index } => write!(f, "extra header {index}: invalid name"),
             Self::InvalidHeaderValue { index } => {
                 write!(f, "extra header {index}: value contains CR, LF or NUL")

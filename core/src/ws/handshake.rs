@@ -12,6 +12,7 @@ use super::error::{HandshakeError, RequestError};
 use super::percent::encode_component;
 use super::Status;
 use crate::codec::writer::Writer;
+use crate::url::Url;
 
 /// The GUID appended to the key before hashing it into `Sec-WebSocket-Accept`.
 pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -235,6 +236,7 @@ pub struct UpgradeRequest<'a> {
     host: &'a str,
     port: Option<u16>,
     path: &'a str,
+    query: &'a str,
     params: &'a [(&'a str, &'a str)],
     vsn: Option<&'a str>,
     key: Key,
@@ -250,12 +252,40 @@ impl<'a> UpgradeRequest<'a> {
             host,
             port: None,
             path,
+            query: "",
             params: &[],
             vsn: Some(VSN_2),
             key,
             headers: &[],
             auth_token: None,
         }
+    }
+
+    /// A request for a parsed URL: its [`Url::host_header`] (with the port when it is not the
+    /// scheme's default), its path, and its query sent verbatim ([`UpgradeRequest::query`]).
+    /// The scheme is the caller's business: `wss` needs TLS under the byte stream.
+    ///
+    /// ```
+    /// use fawkes_core::url::Url;
+    /// use fawkes_core::ws::{Key, UpgradeRequest};
+    ///
+    /// let url = Url::parse("ws://127.0.0.1:4000/socket/websocket?token=a%20b").unwrap();
+    /// let mut out = [0u8; 512];
+    /// let len = UpgradeRequest::from_url(&url, Key::new([7; 16])).write(&mut out).unwrap();
+    /// let head = core::str::from_utf8(&out[..len]).unwrap();
+    /// assert!(head.starts_with("GET /socket/websocket?token=a%20b&vsn=2.0.0 HTTP/1.1\r\n"));
+    /// assert!(head.contains("\r\nHost: 127.0.0.1:4000\r\n"));
+    /// ```
+    pub fn from_url(url: &Url<'a>, key: Key) -> Self {
+        Self::new(url.host_header(), url.path(), key).query(url.query())
+    }
+
+    /// A query string sent verbatim after the path (already percent-encoded, without the
+    /// `?`), before the [`params`](UpgradeRequest::params) and `vsn`. A `vsn` in it is
+    /// overridden by the one appended last (Plug keeps the last value of a repeated param).
+    pub const fn query(mut self, query: &'a str) -> Self {
+        self.query = query;
+        self
     }
 
     /// Appends `:port` to the `Host` header (leave it out for the scheme's default port).
@@ -340,6 +370,11 @@ impl<'a> UpgradeRequest<'a> {
         w.bytes(self.path.as_bytes());
         // Like phoenix.js `appendParams`: `&` if the path already has a query.
         let mut separator: &[u8] = if self.path.contains('?') { b"&" } else { b"?" };
+        if !self.query.is_empty() {
+            w.bytes(separator);
+            separator = b"&";
+            w.bytes(self.query.as_bytes());
+        }
         let vsn = self.vsn.map(|vsn| ("vsn", vsn));
         for (name, value) in self.params.iter().copied().chain(vsn) {
             w.bytes(separator);
@@ -405,6 +440,13 @@ impl<'a> UpgradeRequest<'a> {
             && self.path.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
         if !path_ok {
             return Err(RequestError::InvalidPath);
+        }
+        if !self
+            .query
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'#')
+        {
+            return Err(RequestError::InvalidQuery);
         }
         for (index, (name, value)) in self.headers.iter().enumerate() {
             if name.is_empty() || !name.bytes().all(is_token_byte) {
