@@ -124,30 +124,41 @@ enum Protocols {
 }
 
 /// A Bloom filter of protocol names: 128 bits, three bits per name from one FNV-1a hash.
-/// No false negatives, so an offered protocol is never refused.
+/// No false negatives, so an offered protocol is never refused. Words of 32 bits keep
+/// [`Accept`] 4-byte aligned (48 bytes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-struct ProtocolSet(u128);
+struct ProtocolSet([u32; 4]);
 
 impl ProtocolSet {
     fn insert(&mut self, name: &str) {
-        self.0 |= Self::bits(name);
+        for (word, bits) in self.0.iter_mut().zip(Self::bits(name)) {
+            *word |= bits;
+        }
     }
 
     fn contains(&self, name: &str) -> bool {
-        let bits = Self::bits(name);
-        self.0 & bits == bits
+        self.0
+            .iter()
+            .zip(Self::bits(name))
+            .all(|(word, bits)| word & bits == bits)
     }
 
-    /// Three bits, their positions taken from disjoint parts of the hash.
-    fn bits(name: &str) -> u128 {
+    /// Three bits, their positions taken from disjoint parts of the hash, as four words.
+    fn bits(name: &str) -> [u32; 4] {
         // FNV-1a, 64-bit.
         let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
         });
-        // `wrapping_shl` keeps the low 7 bits of the shift: a position in 0..128.
-        let bit = |shift: u32| 1u128.wrapping_shl(hash.wrapping_shr(shift) as u32);
-        bit(0) | bit(21) | bit(42)
+        let mut words = [0u32; 4];
+        for shift in [0, 21, 42] {
+            let position = hash.wrapping_shr(shift) & 127;
+            // Bits 5..7 pick the word; `wrapping_shl` keeps the low 5 bits of the shift.
+            if let Some(word) = words.get_mut((position >> 5) as usize) {
+                *word |= 1u32.wrapping_shl(position as u32);
+            }
+        }
+        words
     }
 }
 
@@ -634,6 +645,8 @@ mod tests {
         assert!(offered.iter().all(|p| set.contains(p)));
         assert!(!set.contains("evil") && !set.contains("phoenix") && !set.contains("Chat"));
         assert!(!ProtocolSet::default().contains(""));
+        // Kept by a connection while it waits for the response: small and 4-byte aligned.
+        assert_eq!(core::mem::size_of::<Accept>(), 48);
     }
 
     #[test]
