@@ -645,15 +645,96 @@ fn response_subprotocol() {
     let custom =
         UpgradeRequest::new("h", "/p", key).headers(&[("Sec-WebSocket-Protocol", "v1.chat, mqtt")]);
     assert!(custom.parse_response(other.as_bytes()).is_ok());
+    assert!(parse_response(other.as_bytes(), &custom.accept()).is_ok());
+    assert!(!custom.accept().requires_phoenix());
     // Two protocols selected at once.
     let both = response_101(&key.accept(), "Sec-WebSocket-Protocol: phoenix, mqtt\r\n");
     assert_eq!(
         with_token.parse_response(both.as_bytes()),
         Err(HandshakeError::UnexpectedSubprotocol)
     );
-    // No subprotocol in the answer is fine for the codec.
+    // No subprotocol in the answer: fine without a token, refused with one (spec §6.3).
     let plain = response_101(&key.accept(), "");
-    assert!(with_token.parse_response(plain.as_bytes()).is_ok());
+    assert!(without.parse_response(plain.as_bytes()).is_ok());
+    assert_eq!(
+        with_token.parse_response(plain.as_bytes()),
+        Err(HandshakeError::MissingSubprotocol)
+    );
+}
+
+// The free `parse_response` with `UpgradeRequest::accept()` is what `Connection` keeps and
+// calls, so the subprotocol check must travel in that value (spec §1.6, §6.3).
+
+#[test]
+fn subprotocol_not_offered_is_refused() {
+    let key = Key::new([6; 16]);
+    let evil = response_101(&key.accept(), "Sec-WebSocket-Protocol: evil\r\n");
+    for request in [
+        UpgradeRequest::new("h", "/socket/websocket", key),
+        UpgradeRequest::new("h", "/socket/websocket", key).auth_token("abc"),
+        UpgradeRequest::new("h", "/p", key).headers(&[("Sec-WebSocket-Protocol", "chat, mqtt")]),
+    ] {
+        assert_eq!(
+            parse_response(evil.as_bytes(), &request.accept()),
+            Err(HandshakeError::UnexpectedSubprotocol),
+            "{request:?}"
+        );
+        assert_eq!(
+            request.parse_response(evil.as_bytes()),
+            Err(HandshakeError::UnexpectedSubprotocol)
+        );
+    }
+}
+
+#[test]
+fn token_sent_and_no_protocol_answered_is_refused() {
+    let key = Key::new([7; 16]);
+    let request = UpgradeRequest::new("h", "/socket/websocket", key).auth_token("abc");
+    let plain = response_101(&key.accept(), "");
+    assert!(request.accept().requires_phoenix());
+    assert_eq!(
+        parse_response(plain.as_bytes(), &request.accept()),
+        Err(HandshakeError::MissingSubprotocol)
+    );
+    assert_eq!(
+        request.parse_response(plain.as_bytes()),
+        Err(HandshakeError::MissingSubprotocol)
+    );
+}
+
+#[test]
+fn token_sent_and_phoenix_answered_is_accepted() {
+    let key = Key::new([8; 16]);
+    let request = UpgradeRequest::new("h", "/socket/websocket", key).auth_token("abc");
+    let phoenix = response_101(&key.accept(), "Sec-WebSocket-Protocol: phoenix\r\n");
+    let expected = Ok(Status::Complete(fawkes_core::ws::Handshake {
+        header_len: phoenix.len(),
+        subprotocol: Some("phoenix"),
+    }));
+    assert_eq!(
+        parse_response(phoenix.as_bytes(), &request.accept()),
+        expected
+    );
+    assert_eq!(request.parse_response(phoenix.as_bytes()), expected);
+}
+
+#[test]
+fn no_protocol_offered_and_none_answered_is_accepted() {
+    let key = Key::new([9; 16]);
+    let request = UpgradeRequest::new("h", "/socket/websocket", key);
+    let plain = response_101(&key.accept(), "");
+    let expected = Ok(Status::Complete(fawkes_core::ws::Handshake {
+        header_len: plain.len(),
+        subprotocol: None,
+    }));
+    assert_eq!(
+        parse_response(plain.as_bytes(), &request.accept()),
+        expected
+    );
+    assert_eq!(request.parse_response(plain.as_bytes()), expected);
+    // Offered but not selected is fine too: the server need not pick one (RFC 6455 §4.2.2).
+    let custom = UpgradeRequest::new("h", "/p", key).headers(&[("Sec-WebSocket-Protocol", "chat")]);
+    assert!(parse_response(plain.as_bytes(), &custom.accept()).is_ok());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -873,6 +954,72 @@ fn invalid_utf8_text_is_1007() {
         decode_one(&server_frame(OpCode::Binary, true, b"\xff")),
         Ok(Owned::Binary(vec![0xff]))
     );
+}
+
+// UTF-8 is checked as text arrives, not only when the message completes (RFC 6455 §8.1:
+// fail fast); an incomplete character at a fragment or read boundary stays pending.
+
+#[test]
+fn invalid_utf8_in_first_fragment_fails_before_the_final_fragment() {
+    let mut decoder = Decoder::new([0u8; 64]);
+    let first = server_frame(OpCode::Text, false, b"ok \xff more");
+    let mut input = &first[..];
+    assert_eq!(decoder.decode(&mut input), Err(DecodeError::InvalidUtf8));
+    assert_eq!(
+        decoder.error().map(|e| e.close_code()),
+        Some(CloseCode::INVALID_PAYLOAD)
+    );
+    // An incomplete character that the next fragment makes invalid fails with that fragment.
+    let mut decoder = Decoder::new([0u8; 64]);
+    let mut stream = server_frame(OpCode::Text, false, b"h\xe2\x82");
+    stream.extend(server_frame(OpCode::Continuation, false, b"A"));
+    let (messages, error) = decode_chunks(&mut decoder, [stream]);
+    assert_eq!((messages, error), (vec![], Some(DecodeError::InvalidUtf8)));
+}
+
+#[test]
+fn invalid_utf8_in_a_split_frame_fails_before_the_frame_completes() {
+    for fin in [true, false] {
+        let frame = server_frame(OpCode::Text, fin, b"caf\xc3\xa9 \xc0\xaf and the rest");
+        // The header and the payload up to just past the invalid byte: 2 + 8.
+        let (head, tail) = frame.split_at(10);
+        let mut decoder = Decoder::new([0u8; 64]);
+        let mut input = head;
+        assert_eq!(
+            decoder.decode(&mut input),
+            Err(DecodeError::InvalidUtf8),
+            "fin {fin}"
+        );
+        let mut input = tail;
+        assert_eq!(decoder.decode(&mut input), Err(DecodeError::InvalidUtf8));
+    }
+}
+
+#[test]
+fn utf8_split_across_fragments_and_reads_is_accepted() {
+    let text = "é€𝄞 ok 𝄞";
+    let bytes = text.as_bytes();
+    for cut in 1..bytes.len() {
+        let mut stream = server_frame(OpCode::Text, false, &bytes[..cut]);
+        stream.extend(server_frame(OpCode::Continuation, true, &bytes[cut..]));
+        for read in 1..stream.len() {
+            let chunks = stream.chunks(read).map(<[u8]>::to_vec);
+            let (messages, error) = decode_chunks(&mut Decoder::new([0u8; 64]), chunks);
+            assert_eq!(error, None, "cut {cut}, read {read}");
+            assert_eq!(
+                messages,
+                vec![Owned::Text(text.into())],
+                "cut {cut}, read {read}"
+            );
+        }
+    }
+    // A character cut by a read and not yet complete is pending, not an error.
+    let frame = server_frame(OpCode::Text, true, "a𝄞".as_bytes());
+    let mut decoder = Decoder::new([0u8; 64]);
+    let mut input = &frame[..4];
+    assert_eq!(decoder.decode(&mut input), Ok(None));
+    let mut input = &frame[4..];
+    assert_eq!(decoder.decode(&mut input), Ok(Some(Message::Text("a𝄞"))));
 }
 
 #[test]

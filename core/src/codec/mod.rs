@@ -27,7 +27,7 @@ mod outgoing;
 mod text;
 mod v1;
 mod v2;
-mod writer;
+pub(crate) mod writer;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, Field};
 pub use json::{RawJson, MAX_NESTING};

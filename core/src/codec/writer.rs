@@ -1,10 +1,13 @@
 //! A cursor over the caller's output buffer that keeps counting past its end, so an encoder
-//! that runs out of room can still say exactly how many bytes it needed.
+//! that runs out of room can still say exactly how many bytes it needed. The codec's
+//! encoders and the WebSocket upgrade request both write through it.
+
+use core::fmt;
 
 use super::error::EncodeError;
 use super::text::{Text, TextForm};
 
-/// Not nameable outside the codec: it only appears in the sealed payload trait.
+/// Not nameable outside the crate: it only appears in the sealed payload trait.
 pub struct Writer<'b> {
     buf: &'b mut [u8],
     len: usize,
@@ -117,10 +120,26 @@ impl<'b> Writer<'b> {
         if let Some(available) = self.serialized_overflow {
             return Err(EncodeError::SerializedPayloadTooLarge { available });
         }
+        self.finish_len()
+            .map_err(|required| EncodeError::BufferTooSmall { required })
+    }
+
+    /// The length written, or `Err(required)`, the length it needed, when it did not fit:
+    /// for callers with their own error type. After a [`Writer::serialize`] that did not fit,
+    /// `required` is only a lower bound ([`Writer::finish`] says so).
+    pub(crate) fn finish_len(self) -> Result<usize, usize> {
         if self.len > self.buf.len() {
-            return Err(EncodeError::BufferTooSmall { required: self.len });
+            return Err(self.len);
         }
         Ok(self.len)
+    }
+}
+
+/// Counts past the end like [`Writer::bytes`], so formatting never fails.
+impl fmt::Write for Writer<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.bytes(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -136,6 +155,19 @@ mod tests {
         w.bytes(b"def");
         w.byte(b'g');
         assert_eq!(w.finish(), Err(EncodeError::BufferTooSmall { required: 7 }));
+    }
+
+    #[test]
+    fn formats_and_reports_the_length() {
+        let mut buf = [0u8; 8];
+        let mut w = Writer::new(&mut buf);
+        fmt::Write::write_fmt(&mut w, format_args!(":{}", 4000)).unwrap();
+        assert_eq!(w.finish_len(), Ok(5));
+        assert_eq!(&buf[..5], b":4000");
+        let mut small = [0u8; 2];
+        let mut w = Writer::new(&mut small);
+        fmt::Write::write_fmt(&mut w, format_args!(":{}", 4000)).unwrap();
+        assert_eq!(w.finish_len(), Err(5));
     }
 
     #[test]

@@ -62,6 +62,11 @@ enum Ready<'i> {
 /// buffer. Control frames (at most 125 bytes) have their own small buffer, since they may
 /// arrive in the middle of a fragmented message.
 ///
+/// Text is checked as it arrives: bytes that can no longer become UTF-8 fail with
+/// [`DecodeError::InvalidUtf8`] (close code 1007) as soon as they are read, before the rest of
+/// the frame or message; a character cut by a fragment or read boundary waits for its end.
+/// A whole message lying in the input is checked once, when it is returned.
+///
 /// The buffer size is also the message size limit, whether or not a given message would have
 /// needed the buffer, so the outcome never depends on how the input happened to be split.
 ///
@@ -100,6 +105,9 @@ pub struct Decoder<B> {
     /// `Text` or `Binary` while a message is being assembled in `buf`.
     message: Option<OpCode>,
     message_len: usize,
+    /// For a text message: `buf[..utf8_valid]` is checked UTF-8, and what follows it up to
+    /// `message_len` is at most 3 bytes of a character still incomplete.
+    utf8_valid: usize,
     control: [u8; MAX_CONTROL_PAYLOAD],
     control_len: usize,
     error: Option<DecodeError>,
@@ -137,6 +145,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
             frame: None,
             message: None,
             message_len: 0,
+            utf8_valid: 0,
             control: [0; MAX_CONTROL_PAYLOAD],
             control_len: 0,
             error: None,
@@ -171,6 +180,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
         self.frame = None;
         self.message = None;
         self.message_len = 0;
+        self.utf8_valid = 0;
         self.control_len = 0;
         self.error = None;
     }
@@ -208,7 +218,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
             Ok(Some(ready)) => ready,
             Ok(None) => return Ok(None),
             Err(error) => {
-                self.error = Some(error);
+                self.error = Some(logged(error));
                 return Err(error);
             }
         };
@@ -225,7 +235,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
         match message {
             Ok(message) => Ok(Some(message)),
             Err(error) => {
-                self.error = Some(error);
+                self.error = Some(logged(error));
                 Err(error)
             }
         }
@@ -313,6 +323,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
                 frame.remaining = frame
                     .remaining
                     .saturating_sub(u64::try_from(n).unwrap_or(u64::MAX));
+                // Fail fast on text that can no longer become UTF-8. The chunk that ends the
+                // message is left to the one check of the whole message in `to_message`.
+                let ends_message = frame.fin && frame.remaining == 0;
+                if self.message == Some(OpCode::Text) && !frame.opcode.is_control() && !ends_message
+                {
+                    self.check_utf8()?;
+                }
                 if frame.remaining > 0 {
                     self.frame = Some(frame);
                     return Ok(None);
@@ -362,12 +379,32 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
         }
     }
 
+    /// Checks the text gathered since the last check: it must be UTF-8, except for an
+    /// incomplete character at its end, which is kept pending for the next chunk.
+    fn check_utf8(&mut self) -> Result<(), DecodeError> {
+        let unchecked = self
+            .buf
+            .as_ref()
+            .get(self.utf8_valid..self.message_len)
+            .unwrap_or_default();
+        match core::str::from_utf8(unchecked) {
+            Ok(_) => self.utf8_valid = self.message_len,
+            // `error_len` is `None` only for a valid but truncated sequence at the end.
+            Err(error) if error.error_len().is_none() => {
+                self.utf8_valid = self.utf8_valid.saturating_add(error.valid_up_to());
+            }
+            Err(_) => return Err(DecodeError::InvalidUtf8),
+        }
+        Ok(())
+    }
+
     /// Enters the payload of a checked frame.
     fn start(&mut self, header: &FrameHeader) {
         match header.opcode {
             OpCode::Text | OpCode::Binary => {
                 self.message = Some(header.opcode);
                 self.message_len = 0;
+                self.utf8_valid = 0;
             }
             OpCode::Continuation => {}
             OpCode::Close | OpCode::Ping | OpCode::Pong => self.control_len = 0,
@@ -378,6 +415,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
             remaining: header.payload_len,
         });
     }
+}
+
+/// Logs a protocol error as it is recorded. Only once per connection: a failed decoder
+/// returns the recorded error without decoding.
+fn logged(error: DecodeError) -> DecodeError {
+    net_warn!(
+        "ws: {}, closing with {}",
+        error,
+        error.close_code().as_u16()
+    );
+    error
 }
 
 /// The zero-copy case: a checked frame that is a whole message (an unfragmented data frame

@@ -19,6 +19,8 @@ pub enum RequestError {
     InvalidHost,
     /// The path does not start with `/`, or contains whitespace, a control character or `#`.
     InvalidPath,
+    /// The query contains whitespace, a control character, non-ASCII or `#`.
+    InvalidQuery,
     /// Extra header `index` has an empty name or a byte that is not an HTTP token character.
     InvalidHeaderName {
         /// Position of the header in the extra-header slice.
@@ -49,6 +51,7 @@ impl fmt::Display for RequestError {
             }
             Self::InvalidHost => f.write_str("invalid host"),
             Self::InvalidPath => f.write_str("invalid path"),
+            Self::InvalidQuery => f.write_str("invalid query"),
             Self::InvalidHeaderName { index } => write!(f, "extra header {index}: invalid name"),
             Self::InvalidHeaderValue { index } => {
                 write!(f, "extra header {index}: value contains CR, LF or NUL")
@@ -93,6 +96,10 @@ pub enum HandshakeError {
     UnexpectedExtension,
     /// The server selected a subprotocol that was not offered, or more than one.
     UnexpectedSubprotocol,
+    /// An auth token was sent but the server selected no subprotocol, where Phoenix answers
+    /// `phoenix` (spec §1.6, §6.3): the server is not a Phoenix ≥ 1.8 socket with
+    /// `auth_token: true`, so it never read the token.
+    MissingSubprotocol,
 }
 
 impl fmt::Display for HandshakeError {
@@ -108,6 +115,9 @@ impl fmt::Display for HandshakeError {
             Self::UnexpectedExtension => f.write_str("server selected an unrequested extension"),
             Self::UnexpectedSubprotocol => {
                 f.write_str("server selected an unrequested subprotocol")
+            }
+            Self::MissingSubprotocol => {
+                f.write_str("auth token sent but the server did not select `phoenix`")
             }
         }
     }
@@ -192,7 +202,8 @@ pub enum DecodeError {
     MissingContinuation,
     /// The message is larger than the decoder's limit. Close code 1009.
     MessageTooBig,
-    /// A text message is not valid UTF-8. Close code 1007.
+    /// A text message is not valid UTF-8, reported as soon as the offending bytes arrive.
+    /// Close code 1007.
     InvalidUtf8,
     /// A close payload of exactly one byte. Close code 1002.
     InvalidClosePayload,

@@ -11,6 +11,8 @@ use sha1::{Digest as _, Sha1};
 use super::error::{HandshakeError, RequestError};
 use super::percent::encode_component;
 use super::Status;
+use crate::codec::writer::Writer;
+use crate::url::Url;
 
 /// The GUID appended to the key before hashing it into `Sec-WebSocket-Accept`.
 pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -80,15 +82,89 @@ impl fmt::Debug for Key {
     }
 }
 
-/// An expected `Sec-WebSocket-Accept` value: base64(SHA-1(key + [`WEBSOCKET_GUID`])).
+/// What [`parse_response`] expects of the server's answer: the `Sec-WebSocket-Accept` value,
+/// base64(SHA-1(key + [`WEBSOCKET_GUID`])), and, when it comes from
+/// [`UpgradeRequest::accept`], the subprotocols the request offered.
+///
+/// It is a small `Copy` value without lifetimes, so a connection can keep it while it waits
+/// for the response and still get the full check:
+///
+/// * From [`UpgradeRequest::accept`]: a selected subprotocol must be one the request offered
+///   (RFC 6455 §4.1), and when an auth token was sent the server must select `phoenix` (spec
+///   §1.6, §6.3); otherwise [`HandshakeError::UnexpectedSubprotocol`] or
+///   [`HandshakeError::MissingSubprotocol`].
+/// * From [`Key::accept`] or [`Accept::for_key`]: only the accept value is checked; what was
+///   offered is unknown, so the selected subprotocol is reported in
+///   [`Handshake::subprotocol`] without being judged.
+///
+/// Offered protocols from extra `Sec-WebSocket-Protocol` headers are kept as a 128-bit hash
+/// set, so a protocol that was not offered passes with a chance of about 1 in 10 000 when two
+/// were offered. The check catches a misconfigured server, not a hostile one (which can
+/// simply select an offered protocol); `phoenix` with a token is checked exactly.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Accept {
     encoded: [u8; 28],
+    protocols: Protocols,
+}
+
+/// The subprotocol side of an [`Accept`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Protocols {
+    /// Built from a bare key: the offer is unknown, the selection is not judged.
+    Unchecked,
+    /// Built from a request.
+    Offered {
+        /// An auth token was sent: `phoenix` was offered and must be selected.
+        phoenix_required: bool,
+        /// The protocols offered in extra headers.
+        others: ProtocolSet,
+    },
+}
+
+/// A Bloom filter of protocol names: 128 bits, three bits per name from one FNV-1a hash.
+/// No false negatives, so an offered protocol is never refused. Words of 32 bits keep
+/// [`Accept`] 4-byte aligned (48 bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct ProtocolSet([u32; 4]);
+
+impl ProtocolSet {
+    fn insert(&mut self, name: &str) {
+        for (word, bits) in self.0.iter_mut().zip(Self::bits(name)) {
+            *word |= bits;
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .zip(Self::bits(name))
+            .all(|(word, bits)| word & bits == bits)
+    }
+
+    /// Three bits, their positions taken from disjoint parts of the hash, as four words.
+    fn bits(name: &str) -> [u32; 4] {
+        // FNV-1a, 64-bit.
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        let mut words = [0u32; 4];
+        for shift in [0, 21, 42] {
+            let position = hash.wrapping_shr(shift) & 127;
+            // Bits 5..7 pick the word; `wrapping_shl` keeps the low 5 bits of the shift.
+            if let Some(word) = words.get_mut((position >> 5) as usize) {
+                *word |= 1u32.wrapping_shl(position as u32);
+            }
+        }
+        words
+    }
 }
 
 impl Accept {
-    /// The accept value for a `Sec-WebSocket-Key` as sent (its base64 text).
+    /// The accept value for a `Sec-WebSocket-Key` as sent (its base64 text). The selected
+    /// subprotocol is not judged; use [`UpgradeRequest::accept`] to check it too.
     pub fn for_key(sec_websocket_key: &str) -> Self {
         let mut sha = Sha1::new();
         sha.update(sec_websocket_key.as_bytes());
@@ -97,18 +173,53 @@ impl Accept {
         let mut encoded = [0u8; 28];
         // 20 bytes always encode to exactly 28 characters.
         let _ = STANDARD.encode_slice(digest, &mut encoded);
-        Self { encoded }
+        Self {
+            encoded,
+            protocols: Protocols::Unchecked,
+        }
     }
 
     /// The base64 text (28 characters).
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.encoded).unwrap_or_default()
     }
+
+    /// `true` when the server must select `phoenix` (an auth token was sent).
+    pub const fn requires_phoenix(&self) -> bool {
+        matches!(
+            self.protocols,
+            Protocols::Offered {
+                phoenix_required: true,
+                ..
+            }
+        )
+    }
+
+    /// Checks the subprotocol the server selected (`None`: no `Sec-WebSocket-Protocol`).
+    fn check_subprotocol(&self, selected: Option<&str>) -> Result<(), HandshakeError> {
+        let Protocols::Offered {
+            phoenix_required,
+            others,
+        } = self.protocols
+        else {
+            return Ok(());
+        };
+        match selected {
+            None if phoenix_required => Err(HandshakeError::MissingSubprotocol),
+            None => Ok(()),
+            Some(PHOENIX_PROTOCOL) if phoenix_required => Ok(()),
+            Some(protocol) if others.contains(protocol) => Ok(()),
+            Some(_) => Err(HandshakeError::UnexpectedSubprotocol),
+        }
+    }
 }
 
 impl fmt::Debug for Accept {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Accept").field(&self.as_str()).finish()
+        f.debug_struct("Accept")
+            .field("value", &self.as_str())
+            .field("protocols", &self.protocols)
+            .finish()
     }
 }
 
@@ -136,6 +247,7 @@ pub struct UpgradeRequest<'a> {
     host: &'a str,
     port: Option<u16>,
     path: &'a str,
+    query: &'a str,
     params: &'a [(&'a str, &'a str)],
     vsn: Option<&'a str>,
     key: Key,
@@ -151,12 +263,40 @@ impl<'a> UpgradeRequest<'a> {
             host,
             port: None,
             path,
+            query: "",
             params: &[],
             vsn: Some(VSN_2),
             key,
             headers: &[],
             auth_token: None,
         }
+    }
+
+    /// A request for a parsed URL: its [`Url::host_header`] (with the port when it is not the
+    /// scheme's default), its path, and its query sent verbatim ([`UpgradeRequest::query`]).
+    /// The scheme is the caller's business: `wss` needs TLS under the byte stream.
+    ///
+    /// ```
+    /// use fawkes_core::url::Url;
+    /// use fawkes_core::ws::{Key, UpgradeRequest};
+    ///
+    /// let url = Url::parse("ws://127.0.0.1:4000/socket/websocket?token=a%20b").unwrap();
+    /// let mut out = [0u8; 512];
+    /// let len = UpgradeRequest::from_url(&url, Key::new([7; 16])).write(&mut out).unwrap();
+    /// let head = core::str::from_utf8(&out[..len]).unwrap();
+    /// assert!(head.starts_with("GET /socket/websocket?token=a%20b&vsn=2.0.0 HTTP/1.1\r\n"));
+    /// assert!(head.contains("\r\nHost: 127.0.0.1:4000\r\n"));
+    /// ```
+    pub fn from_url(url: &Url<'a>, key: Key) -> Self {
+        Self::new(url.host_header(), url.path(), key).query(url.query())
+    }
+
+    /// A query string sent verbatim after the path (already percent-encoded, without the
+    /// `?`), before the [`params`](UpgradeRequest::params) and `vsn`. A `vsn` in it is
+    /// overridden by the one appended last (Plug keeps the last value of a repeated param).
+    pub const fn query(mut self, query: &'a str) -> Self {
+        self.query = query;
+        self
     }
 
     /// Appends `:port` to the `Host` header (leave it out for the scheme's default port).
@@ -213,9 +353,26 @@ impl<'a> UpgradeRequest<'a> {
         self.key
     }
 
-    /// The `Sec-WebSocket-Accept` value the server must answer with.
+    /// What the server's answer must show: the `Sec-WebSocket-Accept` value for this key, and
+    /// a selected subprotocol that this request offered (`phoenix`, required when an auth
+    /// token is sent, or one listed in an extra `Sec-WebSocket-Protocol` header). Keep it
+    /// and pass it to [`parse_response`] when the response arrives.
     pub fn accept(&self) -> Accept {
-        self.key.accept()
+        let mut others = ProtocolSet::default();
+        self.headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))
+            .flat_map(|(_, value)| value.split(','))
+            .map(|offered| offered.trim_matches([' ', '\t']))
+            .filter(|offered| !offered.is_empty())
+            .for_each(|offered| others.insert(offered));
+        Accept {
+            protocols: Protocols::Offered {
+                phoenix_required: self.auth_token.is_some(),
+                others,
+            },
+            ..self.key.accept()
+        }
     }
 
     /// Writes the request to the start of `out` and returns its length.
@@ -224,83 +381,68 @@ impl<'a> UpgradeRequest<'a> {
     /// short (nothing useful is written then), or with a validation error.
     pub fn write(&self, out: &mut [u8]) -> Result<usize, RequestError> {
         self.validate()?;
-        let mut w = Cursor::new(out);
+        let mut w = Writer::new(out);
 
         // Request line: GET <path>?<params>&vsn=<vsn> HTTP/1.1
-        w.put(b"GET ");
-        w.put(self.path.as_bytes());
+        w.bytes(b"GET ");
+        w.bytes(self.path.as_bytes());
         // Like phoenix.js `appendParams`: `&` if the path already has a query.
         let mut separator: &[u8] = if self.path.contains('?') { b"&" } else { b"?" };
+        if !self.query.is_empty() {
+            w.bytes(separator);
+            separator = b"&";
+            w.bytes(self.query.as_bytes());
+        }
         let vsn = self.vsn.map(|vsn| ("vsn", vsn));
         for (name, value) in self.params.iter().copied().chain(vsn) {
-            w.put(separator);
+            w.bytes(separator);
             separator = b"&";
-            encode_component(name, |b| w.put(b));
-            w.put(b"=");
-            encode_component(value, |b| w.put(b));
+            encode_component(name, |b| w.bytes(b));
+            w.bytes(b"=");
+            encode_component(value, |b| w.bytes(b));
         }
-        w.put(b" HTTP/1.1\r\nHost: ");
-        w.put(self.host.as_bytes());
+        w.bytes(b" HTTP/1.1\r\nHost: ");
+        w.bytes(self.host.as_bytes());
         if let Some(port) = self.port {
-            // `Cursor` counts even past the end, so a formatting error cannot happen.
+            // `Writer` counts even past the end, so a formatting error cannot happen.
             let _ = fmt::Write::write_fmt(&mut w, format_args!(":{port}"));
         }
-        w.put(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
-        w.put(self.key.as_str().as_bytes());
-        w.put(b"\r\nSec-WebSocket-Version: 13\r\n");
+        w.bytes(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
+        w.bytes(self.key.as_str().as_bytes());
+        w.bytes(b"\r\nSec-WebSocket-Version: 13\r\n");
         if let Some(token) = self.auth_token {
-            w.put(b"Sec-WebSocket-Protocol: ");
-            w.put(PHOENIX_PROTOCOL.as_bytes());
-            w.put(b", ");
-            w.put(AUTH_TOKEN_PREFIX.as_bytes());
+            w.bytes(b"Sec-WebSocket-Protocol: ");
+            w.bytes(PHOENIX_PROTOCOL.as_bytes());
+            w.bytes(b", ");
+            w.bytes(AUTH_TOKEN_PREFIX.as_bytes());
             // Standard alphabet, no padding: what `btoa(token).replace(/=/g, "")` gives and
             // what the server's `Base.decode64!(padding: false)` expects. Whole 3-byte groups
             // encode independently, so chunking changes nothing.
             for chunk in token.as_bytes().chunks(3) {
                 let mut quad = [0u8; 4];
                 let len = STANDARD_NO_PAD.encode_slice(chunk, &mut quad).unwrap_or(0);
-                w.put(quad.get(..len).unwrap_or_default());
+                w.bytes(quad.get(..len).unwrap_or_default());
             }
-            w.put(b"\r\n");
+            w.bytes(b"\r\n");
         }
         for (name, value) in self.headers {
-            w.put(name.as_bytes());
-            w.put(b": ");
-            w.put(value.as_bytes());
-            w.put(b"\r\n");
+            w.bytes(name.as_bytes());
+            w.bytes(b": ");
+            w.bytes(value.as_bytes());
+            w.bytes(b"\r\n");
         }
-        w.put(b"\r\n");
-        w.finish()
+        w.bytes(b"\r\n");
+        w.finish_len()
+            .map_err(|required| RequestError::BufferTooSmall { required })
     }
 
-    /// Parses the server's response like [`parse_response`], and also checks that a selected
-    /// subprotocol is one this request offered (`phoenix` when an auth token was sent, or one
-    /// listed in an extra `Sec-WebSocket-Protocol` header), as RFC 6455 §4.1 requires.
+    /// Parses the server's response: the same as
+    /// `parse_response(bytes, &request.accept())`.
     pub fn parse_response<'b>(
         &self,
         bytes: &'b [u8],
     ) -> Result<Status<Handshake<'b>>, HandshakeError> {
-        let status = parse_response(bytes, &self.accept())?;
-        if let Status::Complete(handshake) = &status {
-            if let Some(selected) = handshake.subprotocol {
-                if !self.offers(selected) {
-                    return Err(HandshakeError::UnexpectedSubprotocol);
-                }
-            }
-        }
-        Ok(status)
-    }
-
-    /// `true` if `protocol` is among the subprotocols this request offers.
-    fn offers(&self, protocol: &str) -> bool {
-        if self.auth_token.is_some() && protocol == PHOENIX_PROTOCOL {
-            return true;
-        }
-        self.headers
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))
-            .flat_map(|(_, value)| value.split(','))
-            .any(|offered| offered.trim() == protocol)
+        parse_response(bytes, &self.accept())
     }
 
     fn validate(&self) -> Result<(), RequestError> {
@@ -316,6 +458,13 @@ impl<'a> UpgradeRequest<'a> {
             && self.path.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
         if !path_ok {
             return Err(RequestError::InvalidPath);
+        }
+        if !self
+            .query
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'#')
+        {
+            return Err(RequestError::InvalidQuery);
         }
         for (index, (name, value)) in self.headers.iter().enumerate() {
             if name.is_empty() || !name.bytes().all(is_token_byte) {
@@ -356,42 +505,6 @@ const fn is_token_byte(b: u8) -> bool {
         | b'`' | b'|' | b'~' | b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z')
 }
 
-/// Writes into a slice and keeps counting past its end, so one pass yields either the
-/// request or the exact length it needs.
-struct Cursor<'o> {
-    out: &'o mut [u8],
-    pos: usize,
-}
-
-impl<'o> Cursor<'o> {
-    fn new(out: &'o mut [u8]) -> Self {
-        Self { out, pos: 0 }
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos.saturating_add(bytes.len());
-        if let Some(dst) = self.out.get_mut(self.pos..end) {
-            dst.copy_from_slice(bytes);
-        }
-        self.pos = end;
-    }
-
-    fn finish(self) -> Result<usize, RequestError> {
-        if self.pos <= self.out.len() {
-            Ok(self.pos)
-        } else {
-            Err(RequestError::BufferTooSmall { required: self.pos })
-        }
-    }
-}
-
-impl fmt::Write for Cursor<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.put(s.as_bytes());
-        Ok(())
-    }
-}
-
 /// A successful upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -413,9 +526,24 @@ pub struct Handshake<'b> {
 /// * A `101` needs `Upgrade: websocket`, `Connection: upgrade` (tokens, case-insensitive),
 ///   a `Sec-WebSocket-Accept` equal to `expected`, and no `Sec-WebSocket-Extensions`.
 ///
-/// This function does not know which subprotocols were offered; use
-/// [`UpgradeRequest::parse_response`] to check that too.
+/// * The selected subprotocol is checked against what `expected` knows was offered (see
+///   [`Accept`]): with [`UpgradeRequest::accept`], a protocol that was not offered fails and
+///   an auth token requires `phoenix`.
 pub fn parse_response<'b>(
+    bytes: &'b [u8],
+    expected: &Accept,
+) -> Result<Status<Handshake<'b>>, HandshakeError> {
+    let result = parse_head(bytes, expected);
+    match result {
+        Err(HandshakeError::Status { code }) => net_debug!("ws: upgrade refused: {}", code),
+        Err(error) => net_warn!("ws: bad upgrade response: {}", error),
+        Ok(_) => {}
+    }
+    result
+}
+
+/// [`parse_response`] without the log line.
+fn parse_head<'b>(
     bytes: &'b [u8],
     expected: &Accept,
 ) -> Result<Status<Handshake<'b>>, HandshakeError> {
@@ -475,6 +603,7 @@ pub fn parse_response<'b>(
     if accept.is_none() {
         return Err(HandshakeError::MissingAccept);
     }
+    expected.check_subprotocol(subprotocol)?;
     Ok(Status::Complete(Handshake {
         header_len,
         subprotocol,
@@ -513,6 +642,18 @@ mod tests {
         let key = Key::new(*b"the sample nonce");
         assert_eq!(key.as_str(), "dGhlIHNhbXBsZSBub25jZQ==");
         assert_eq!(key.accept().as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn protocol_set_has_no_false_negatives() {
+        let mut set = ProtocolSet::default();
+        let offered = ["chat", "v2.fawkes", "mqtt", "wamp.2.json", "x"];
+        offered.iter().for_each(|p| set.insert(p));
+        assert!(offered.iter().all(|p| set.contains(p)));
+        assert!(!set.contains("evil") && !set.contains("phoenix") && !set.contains("Chat"));
+        assert!(!ProtocolSet::default().contains(""));
+        // Kept by a connection while it waits for the response: small and 4-byte aligned.
+        assert_eq!(core::mem::size_of::<Accept>(), 48);
     }
 
     #[test]
