@@ -135,6 +135,7 @@ fn test() -> Result<(), String> {
         &["--no-default-features"][..],
         &[],
         &["--features", "async,defmt"],
+        &["--no-default-features", "--features", "log"],
     ] {
         let mut args = vec![
             "build",
