@@ -1,5 +1,6 @@
-//! A deterministic test pair: the session under test, a scripted Phoenix peer that follows
-//! the server semantics of `spec/phoenix-protocol.md` §4, and a simulated clock.
+//! A deterministic test pair: the session under test, a scripted Phoenix peer built on the
+//! core's own server socket (so the client and server halves are tested against each
+//! other), and a simulated clock.
 //!
 //! Modelled on quinn-proto's test `Pair`: nothing runs on its own; `drive` moves frames both
 //! ways until both sides are quiet, and `advance_to` runs the session's timers in order.
@@ -9,9 +10,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use fawkes_core::codec::{self, Frame, FrameKind, Outgoing, Payload, RawJson, Sender, Text, Vsn};
+use fawkes_core::codec::{Frame, FrameKind, Outgoing, Payload, RawJson, Vsn};
+use fawkes_core::server::{
+    ChannelId as ServerChannel, Config as ServerConfig, Inbound as ServerInbound, Socket,
+};
 use fawkes_core::session::{
-    ChannelId, Client, Config, DisconnectReason, Event, Inbound, PushRef,
+    ChannelId, Client, Config, DisconnectReason, Event, Inbound, PushRef, Transmit,
 };
 use fawkes_core::time::{Duration, Instant};
 
@@ -102,17 +106,18 @@ pub enum JoinPolicy {
     Ignore,
 }
 
-/// A scripted Phoenix server: one transport process (§4.1) with its channel map.
+/// A scripted Phoenix server: the core's server socket (`fawkes_core::server::Socket`, one
+/// Phoenix transport process, spec §4) with the recorded application's channel behaviour
+/// on top, plus fault-injection knobs.
 pub struct Peer {
     pub vsn: Vsn,
-    /// topic => join_ref (the raw value sent on join).
-    pub channels: BTreeMap<String, Option<String>>,
+    pub socket: Socket<32, 4096>,
     pub join_policy: BTreeMap<String, JoinPolicy>,
     pub answer_heartbeats: bool,
     pub answer_pushes: bool,
     /// Frames the server will send, in order.
     pub outbox: VecDeque<Wire>,
-    /// Every frame the server received from the client, decoded back to text for asserts.
+    /// Every frame the server received from the client.
     pub received: Vec<Wire>,
 }
 
@@ -120,7 +125,7 @@ impl Peer {
     pub fn new(vsn: Vsn) -> Self {
         Peer {
             vsn,
-            channels: BTreeMap::new(),
+            socket: Socket::new(vsn, ServerConfig::default(), Instant::ZERO),
             join_policy: BTreeMap::new(),
             answer_heartbeats: true,
             answer_pushes: true,
@@ -137,18 +142,24 @@ impl Peer {
 
     /// A new transport connection: the server process starts with no channels.
     pub fn new_connection(&mut self) {
-        self.channels.clear();
+        self.socket = Socket::new(self.vsn, ServerConfig::default(), Instant::ZERO);
         self.outbox.clear();
     }
 
-    fn send<P: codec::OutPayload>(&mut self, msg: &Outgoing<'_, P>) {
-        let mut buf = vec![0u8; 64 * 1024];
-        let done = msg.encode(self.vsn, &mut buf).unwrap();
-        buf.truncate(done.len);
-        self.outbox.push_back(match done.kind {
-            FrameKind::Text => Wire::Text(String::from_utf8(buf).unwrap()),
-            FrameKind::Binary => Wire::Binary(buf),
+    fn queue(&mut self, buf: &[u8], t: Transmit) {
+        let bytes = buf[..t.len].to_vec();
+        self.outbox.push_back(match t.kind {
+            FrameKind::Text => Wire::Text(String::from_utf8(bytes).unwrap()),
+            FrameKind::Binary => Wire::Binary(bytes),
         });
+    }
+
+    /// Moves the socket's own frames (`phx_close`, `phx_error`) to the outbox.
+    fn drain(&mut self) {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Some(t) = self.socket.poll_transmit(&mut buf).unwrap() {
+            self.queue(&buf, t);
+        }
     }
 
     /// Queues a frame as the server would send it (text, raw).
@@ -157,149 +168,96 @@ impl Peer {
     }
 
     pub fn broadcast(&mut self, topic: &str, event: &str, payload: &str) {
-        self.send(&Outgoing::broadcast(
-            topic,
-            event,
-            Payload::Json(RawJson::new(payload).unwrap()),
-        ));
+        let mut buf = vec![0u8; 64 * 1024];
+        let t = Outgoing::broadcast(topic, event, Payload::Json(RawJson::new(payload).unwrap()))
+            .encode(self.vsn, &mut buf)
+            .unwrap();
+        self.queue(
+            &buf,
+            Transmit {
+                len: t.len,
+                kind: t.kind,
+            },
+        );
+    }
+
+    fn channel(&self, topic: &str) -> ServerChannel {
+        self.socket.channel(topic).expect("no such channel on the server")
     }
 
     /// `Phoenix.Channel.push/3` from the channel on `topic`.
     pub fn push_from_channel(&mut self, topic: &str, event: &str, payload: &str) {
-        let join_ref = self
-            .channels
-            .get(topic)
-            .cloned()
-            .flatten()
-            .unwrap_or_default();
-        let out = Outgoing::server_push(
-            join_ref.as_str(),
-            topic,
-            event,
-            Payload::Json(RawJson::new(payload).unwrap()),
-        );
-        self.send(&out);
+        let mut buf = vec![0u8; 64 * 1024];
+        let payload = Payload::Json(RawJson::new(payload).unwrap());
+        let t = self
+            .socket
+            .push(self.channel(topic), event, payload, &mut buf)
+            .unwrap();
+        self.queue(&buf, t);
     }
 
-    /// The channel process on `topic` crashes: `phx_error` (1.8.10+ payload), channel gone.
+    /// The channel process on `topic` crashes: `phx_error`, channel gone.
     pub fn crash(&mut self, topic: &str) {
-        let join_ref = self.channels.remove(topic).flatten();
-        let payload = RawJson::new(r#"{"reason":"channel_crash"}"#).unwrap();
-        let jr = join_ref.as_deref().map(Text::new);
-        self.send(&Outgoing::error(jr, topic, Payload::Json(payload)));
+        self.socket.crash_channel(self.channel(topic)).unwrap();
+        self.drain();
     }
 
     /// The channel on `topic` stops gracefully: `phx_close`, channel gone.
     pub fn close(&mut self, topic: &str) {
-        let join_ref = self.channels.remove(topic).flatten();
-        self.send(&Outgoing::close(join_ref.as_deref().map(Text::new), topic));
+        self.socket.close_channel(self.channel(topic)).unwrap();
+        self.drain();
     }
 
-    /// Handles one frame from the client, per §4.1.
     pub fn receive(&mut self, wire: Wire) {
         self.received.push(wire.clone());
-        let msg = codec::decode(self.vsn, Sender::Client, wire.frame())
-            .expect("client sent a malformed frame");
-        let join_ref = msg.join_ref.map(|t| t.to_string());
-        let topic = msg.topic.to_string();
-        let ok = |response: &'static str| Payload::Json(RawJson::new(response).unwrap());
-        if topic == "phoenix" && msg.event == "heartbeat" {
-            if self.answer_heartbeats {
-                self.send(&Outgoing::reply(
-                    None,
-                    msg.msg_ref,
-                    "phoenix",
-                    "ok",
-                    ok("{}"),
-                ));
-            }
-            return;
-        }
-        let existing = self.channels.get(&topic).cloned();
-        if msg.event == "phx_join" {
-            if let Some(old) = existing {
-                // Duplicate join (§4.3): reply to the new join, then phx_close for the old.
-                self.channels.remove(&topic);
-                self.join(&topic, join_ref.clone(), &msg);
-                self.send(&Outgoing::close(
-                    old.as_deref().map(Text::new),
-                    topic.as_str(),
-                ));
-            } else {
-                self.join(&topic, join_ref, &msg);
-            }
-            return;
-        }
-        match existing {
-            Some(stored) => {
-                if join_ref.is_some() && join_ref != stored {
-                    return; // stale join_ref: dropped silently (1.8.3+)
-                }
-                if msg.event == "phx_leave" {
-                    let jr = stored.as_deref().map(Text::new);
-                    self.send(&Outgoing::reply(
-                        jr,
-                        msg.msg_ref,
-                        topic.as_str(),
-                        "ok",
-                        ok("{}"),
-                    ));
-                    self.channels.remove(&topic);
-                    self.send(&Outgoing::close(jr, topic.as_str()));
-                } else if self.answer_pushes {
-                    // The recorded app's `echo`: reply ok with the same payload.
-                    let jr = stored.as_deref().map(Text::new);
-                    self.send(&Outgoing::reply(
-                        jr,
-                        msg.msg_ref,
-                        topic.as_str(),
-                        "ok",
-                        msg.payload,
-                    ));
+        let mut buf = vec![0u8; 64 * 1024];
+        let handled = self
+            .socket
+            .handle_frame(Instant::ZERO, wire.frame(), &mut buf)
+            .expect("the server refused a client frame");
+        let reply = handled.transmit;
+        let ok = |json: &'static str| Payload::Json(RawJson::new(json).unwrap());
+        match handled.inbound {
+            ServerInbound::Heartbeat if !self.answer_heartbeats => {}
+            ServerInbound::Join { channel, message, .. } => {
+                let topic = message.topic.to_string();
+                let policy = self.join_policy.get(&topic).copied();
+                let t = match policy.unwrap_or(JoinPolicy::Accept) {
+                    JoinPolicy::Accept => {
+                        // The recorded application's join reply: `{"topic": topic}`.
+                        let response = format!(r#"{{"topic":"{topic}"}}"#);
+                        let response = Payload::Json(RawJson::new(&response).unwrap());
+                        Some(self.socket.accept_join(channel, response, &mut buf).unwrap())
+                    }
+                    JoinPolicy::Refuse => Some(
+                        self.socket
+                            .refuse_join(channel, ok(r#"{"reason":"denied"}"#), &mut buf)
+                            .unwrap(),
+                    ),
+                    JoinPolicy::Ignore => {
+                        self.socket.forget_join(channel).unwrap();
+                        None
+                    }
+                };
+                if let Some(t) = t {
+                    self.queue(&buf, t);
                 }
             }
-            None if msg.event == "phx_leave" => {
-                self.send(&Outgoing::reply(
-                    msg.join_ref,
-                    msg.msg_ref,
-                    topic.as_str(),
-                    "ok",
-                    ok("{}"),
-                ));
+            ServerInbound::Event { channel, message } if self.answer_pushes => {
+                // The recorded application's `echo`: reply ok with the same payload.
+                let t = self
+                    .socket
+                    .reply(channel, message.msg_ref, "ok", message.payload, &mut buf)
+                    .unwrap();
+                self.queue(&buf, t);
             }
-            None => {
-                let unmatched = ok(r#"{"reason":"unmatched topic"}"#);
-                self.send(&Outgoing::reply(
-                    None,
-                    msg.msg_ref,
-                    topic.as_str(),
-                    "error",
-                    unmatched,
-                ));
+            _ => {
+                if let Some(t) = reply {
+                    self.queue(&buf, t);
+                }
             }
         }
-    }
-
-    fn join(&mut self, topic: &str, join_ref: Option<String>, msg: &codec::Message<'_>) {
-        let policy = self
-            .join_policy
-            .get(topic)
-            .copied()
-            .unwrap_or(JoinPolicy::Accept);
-        let jr = join_ref.as_deref().map(Text::new);
-        match policy {
-            JoinPolicy::Accept => {
-                self.channels.insert(topic.to_owned(), join_ref.clone());
-                let response = format!(r#"{{"topic":"{topic}"}}"#);
-                let payload = Payload::Json(RawJson::new(&response).unwrap());
-                self.send(&Outgoing::reply(jr, msg.msg_ref, topic, "ok", payload));
-            }
-            JoinPolicy::Refuse => {
-                let payload = Payload::Json(RawJson::new(r#"{"reason":"denied"}"#).unwrap());
-                self.send(&Outgoing::reply(jr, msg.msg_ref, topic, "error", payload));
-            }
-            JoinPolicy::Ignore => {}
-        }
+        self.drain();
     }
 }
 
