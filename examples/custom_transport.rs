@@ -19,14 +19,16 @@
 //!
 //! What the host provides is in `support/tcp.rs`: a `std::net::TcpStream` adapted to
 //! `embedded_io::{Read, Write}`, a small RNG for WebSocket keys and masks, and a millisecond
-//! clock. Everything else is `fawkes_core`: the [`Connection`] (WebSocket codec plus session)
-//! driven by the blocking driver [`fawkes_core::io`]. The loop is the one a firmware main
+//! clock. Everything else is `fawkes_core`: the URL parser [`fawkes_core::url`], the
+//! [`Connection`] (WebSocket codec plus session) driven by the blocking driver
+//! [`fawkes_core::io`]. The loop is the one a firmware main
 //! loop would run:
 //!
 //! 1. drain [`Connection::poll_event`]; on [`Event::Connect`] open the socket and send the
 //!    upgrade request with [`io::start`];
-//! 2. with a socket, run one [`io::poll`] round (timers, send, read with a timeout up to the
-//!    next timer, feed, send); without one, wait for the next timer and run it.
+//! 2. with a socket, run one [`io::poll`] round (timers, send, read straight into the
+//!    connection's receive buffer with a timeout up to the next timer, decode, send); without
+//!    one, wait for the next timer and run it.
 
 #[path = "support/demo_server.rs"]
 mod demo_server;
@@ -42,7 +44,8 @@ use fawkes_core::connection::{self, Connection};
 use fawkes_core::io::{self, Round};
 use fawkes_core::session::{ChannelId, Config, Event, Inbound, PushRef};
 use fawkes_core::time::Instant;
-use fawkes_core::ws::{HandshakeError, Key, UpgradeRequest};
+use fawkes_core::url::Url;
+use fawkes_core::ws::{HandshakeError, UpgradeRequest};
 
 use tcp::{Clock, Tcp, XorShift};
 
@@ -116,7 +119,8 @@ fn main() -> ExitCode {
 
 /// The command line.
 struct Args {
-    url: Url,
+    /// The socket URL, checked with [`parse_url`].
+    url: String,
     topic: String,
     event: String,
     payload: String,
@@ -170,8 +174,9 @@ impl Args {
         for (what, json) in [("payload", &payload), ("join payload", &join_payload)] {
             RawJson::new(json).map_err(|e| format!("the {what} is not JSON ({e}): {json}"))?;
         }
+        parse_url(&url)?;
         Ok(Args {
-            url: Url::parse(&url)?,
+            url,
             topic,
             event,
             payload,
@@ -182,111 +187,30 @@ impl Args {
     }
 }
 
-/// A `ws://` URL, taken apart by hand.
-#[derive(Debug, PartialEq)]
-struct Url {
-    /// The host for the `Host` header (an IPv6 address keeps its brackets).
-    host: String,
-    port: u16,
-    /// Whether the URL named the port (it is then repeated in the `Host` header).
-    explicit_port: bool,
-    path: String,
-    /// Connect params, percent-decoded (the core encodes them again).
-    params: Vec<(String, String)>,
+/// Parses the socket URL with the core's no_std parser, refusing `wss://` (this example
+/// brings no TLS).
+fn parse_url(text: &str) -> Result<Url<'_>, String> {
+    let url = Url::parse(text).map_err(|e| format!("{e}: {text}"))?;
+    if url.scheme().is_secure() {
+        return Err(
+            "wss:// needs TLS under the byte stream, which this example does not bring; use a \
+             ws:// URL (the `fawkes` crate's tokio transport speaks wss)"
+                .into(),
+        );
+    }
+    if let Some((_, vsn)) = url.query_pairs().find(|(name, _)| *name == "vsn") {
+        eprintln!("note: vsn={vsn} in the URL is overridden: this client speaks vsn=2.0.0");
+    }
+    Ok(url)
 }
 
-impl Url {
-    fn parse(url: &str) -> Result<Url, String> {
-        let rest = if let Some(rest) = url.strip_prefix("ws://") {
-            rest
-        } else if url.starts_with("wss://") {
-            return Err(
-                "wss:// needs TLS under the byte stream, which this example does \
-                        not bring; use a ws:// URL (the `fawkes` crate's tokio transport \
-                        speaks wss)"
-                    .into(),
-            );
-        } else {
-            return Err(format!("not a ws:// URL: {url}"));
-        };
-        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
-        let (authority, target) = match rest.find(['/', '?']) {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let path = if path.is_empty() { "/" } else { path };
-        if authority.contains('@') {
-            return Err("user info in the URL is not supported".into());
-        }
-        let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
-            let (v6, after) = inner.split_once(']').ok_or("unclosed [ in the host")?;
-            (format!("[{v6}]"), after.strip_prefix(':'))
-        } else {
-            match authority.split_once(':') {
-                Some((host, port)) => (host.to_owned(), Some(port)),
-                None => (authority.to_owned(), None),
-            }
-        };
-        if host.is_empty() || host == "[]" {
-            return Err(format!("no host in {url}"));
-        }
-        let explicit_port = port.is_some();
-        let port = match port {
-            Some(port) => port.parse().map_err(|_| format!("bad port: {port}"))?,
-            None => 80,
-        };
-        let mut params = Vec::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let (name, value) = (percent_decode(name)?, percent_decode(value)?);
-            if name == "vsn" {
-                eprintln!("note: ignoring vsn={value} in the URL: this client speaks vsn=2.0.0");
-                continue;
-            }
-            params.push((name, value));
-        }
-        Ok(Url {
-            host,
-            port,
-            explicit_port,
-            path: path.to_owned(),
-            params,
-        })
-    }
-
-    /// The address to connect to (the first one the name resolves to).
-    fn socket_addr(&self) -> Result<SocketAddr, String> {
-        let bare = self.host.trim_start_matches('[').trim_end_matches(']');
-        (bare, self.port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?
-            .next()
-            .ok_or_else(|| format!("{} resolves to no address", self.host))
-    }
-}
-
-/// Decodes `%XX` escapes and `+` (a space in a query string).
-fn percent_decode(text: &str) -> Result<String, String> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut bytes = text.bytes();
-    while let Some(b) = bytes.next() {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = [bytes.next(), bytes.next()];
-                let digits = hex
-                    .iter()
-                    .map(|d| d.and_then(|d| char::from(d).to_digit(16)))
-                    .collect::<Option<Vec<u32>>>()
-                    .ok_or_else(|| format!("bad % escape in {text}"))?;
-                // Two hex digits make a byte.
-                out.push(u8::try_from(digits[0] * 16 + digits[1]).unwrap_or(0));
-            }
-            b => out.push(b),
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("not UTF-8 once decoded: {text}"))
+/// The address to connect to (the first one the host resolves to).
+fn socket_addr(url: &Url<'_>) -> Result<SocketAddr, String> {
+    (url.hostname(), url.port())
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {}: {e}", url.host()))?
+        .next()
+        .ok_or_else(|| format!("{} resolves to no address", url.host()))
 }
 
 /// Where the conversation is.
@@ -301,13 +225,8 @@ enum Stage {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let addr = args.url.socket_addr()?;
-    let params: Vec<(&str, &str)> = args
-        .url
-        .params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let url = parse_url(&args.url)?;
+    let addr = socket_addr(&url)?;
     let join_payload = RawJson::new(&args.join_payload).map_err(|e| e.to_string())?;
     let payload = RawJson::new(&args.payload).map_err(|e| e.to_string())?;
     let config = Config {
@@ -317,13 +236,12 @@ fn run(args: &Args) -> Result<(), String> {
     let rng = XorShift::from_time();
     let mut client = Client {
         args,
+        url,
         addr,
-        params: &params,
         clock: Clock::new(),
         // The connection's RNG makes the masks and the upgrade keys.
         conn: Connection::new(config, rng, [0; RX_BUFFER]),
         stream: None,
-        rx: [0; RX_BUFFER],
         tx: [0; TX_BUFFER],
         last_error: String::from("none"),
     };
@@ -339,16 +257,15 @@ fn run(args: &Args) -> Result<(), String> {
     result
 }
 
-/// Everything the client owns: the connection, its socket and buffers, and the host's
-/// clock and RNG.
+/// Everything the client owns: the connection (whose buffer the socket is read into), its
+/// socket and transmit buffer, and the host's clock and RNG.
 struct Client<'a> {
     args: &'a Args,
+    url: Url<'a>,
     addr: SocketAddr,
-    params: &'a [(&'a str, &'a str)],
     clock: Clock,
     conn: Conn,
     stream: Option<Tcp>,
-    rx: [u8; RX_BUFFER],
     tx: [u8; TX_BUFFER],
     last_error: String,
 }
@@ -431,7 +348,6 @@ impl Client<'_> {
                 &mut self.conn,
                 tcp,
                 &mut || clock.now(),
-                &mut self.rx,
                 &mut self.tx,
                 |inbound| {
                     replied |= print_inbound(inbound, stage);
@@ -455,7 +371,7 @@ impl Client<'_> {
                         "the server answered the upgrade with HTTP {code} \
                          (Phoenix says 403 when connect/3 refuses the params or the vsn, \
                          404 when no socket is mounted at {})",
-                        args.url.path
+                        self.url.path()
                     ));
                 }
                 Err(e) => {
@@ -474,17 +390,13 @@ impl Client<'_> {
     fn open(&mut self) {
         self.close();
         println!("* connecting to {}", self.addr);
-        let url = &self.args.url;
         let result = Tcp::connect(self.addr, TCP_CONNECT_TIMEOUT)
             .map_err(|e| format!("cannot connect to {}: {e}", self.addr))
             .and_then(|mut tcp| {
-                // The connection draws the key itself; this one is a placeholder.
-                let mut request = UpgradeRequest::new(&url.host, &url.path, Key::new([0; 16]))
-                    .params(self.params)
+                // The URL's host, port, path and query (the connect params, sent verbatim);
+                // the connection adds a fresh key and the vsn of its config.
+                let request = UpgradeRequest::to_url(&self.url)
                     .headers(&[("User-Agent", "fawkes-custom-transport")]);
-                if url.explicit_port {
-                    request = request.port(url.port);
-                }
                 let now = self.clock.now();
                 io::start(&mut self.conn, &mut tcp, now, &request, &mut self.tx)
                     .map_err(|e| format!("upgrade request: {e}"))?;
@@ -570,29 +482,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_urls() {
-        let url =
-            Url::parse("ws://127.0.0.1:4000/socket/websocket?token=a%20b&x=1+2&vsn=1").unwrap();
-        assert_eq!(
-            url,
-            Url {
-                host: "127.0.0.1".into(),
-                port: 4000,
-                explicit_port: true,
-                path: "/socket/websocket".into(),
-                params: vec![("token".into(), "a b".into()), ("x".into(), "1 2".into())],
-            }
-        );
-        let url = Url::parse("ws://[::1]/socket").unwrap();
-        assert_eq!(
-            (url.host.as_str(), url.port, url.explicit_port),
-            ("[::1]", 80, false)
-        );
-        let url = Url::parse("ws://example.com?a=1").unwrap();
-        assert_eq!((url.path.as_str(), url.params.len()), ("/", 1));
-        assert!(Url::parse("wss://example.com/socket/websocket").is_err());
-        assert!(Url::parse("http://example.com/").is_err());
-        assert!(Url::parse("ws://:4000/").is_err());
-        assert!(percent_decode("%zz").is_err());
+    fn urls_go_through_the_core_parser() {
+        let url = parse_url("ws://127.0.0.1:4000/socket/websocket?token=a%20b&x=1").unwrap();
+        assert_eq!(url.host_header(), "127.0.0.1:4000");
+        assert_eq!(url.path(), "/socket/websocket");
+        let mut out = [0u8; 512];
+        let n = UpgradeRequest::to_url(&url).write(&mut out).unwrap();
+        assert!(out[..n].starts_with(b"GET /socket/websocket?token=a%20b&x=1&vsn=2.0.0 "));
+        let url = parse_url("ws://[::1]/socket").unwrap();
+        assert_eq!((url.hostname(), url.port()), ("::1", 80));
+        assert_eq!(socket_addr(&url).unwrap().port(), 80);
+        assert!(parse_url("wss://example.com/socket/websocket")
+            .unwrap_err()
+            .contains("TLS"));
+        assert!(parse_url("http://example.com/").is_err());
+        assert!(parse_url("ws://:4000/").is_err());
     }
 }

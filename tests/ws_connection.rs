@@ -14,17 +14,19 @@ mod tcp;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use embedded_io::{Read, Write};
 use fawkes_core::codec::{self, Frame, Payload, RawJson, Sender, Vsn};
-use fawkes_core::connection::{self, Connection};
+use fawkes_core::connection::{self, Connection, Connection8, Error};
 use fawkes_core::io::{self, Round};
 use fawkes_core::session::{
     ChannelId, Config, DisconnectReason, ErrorCause, Event, Inbound, PushRef, TransportId,
 };
 use fawkes_core::time::Instant;
-use fawkes_core::ws::{HandshakeError, Key, UpgradeRequest};
+use fawkes_core::ws::{HandshakeError, RngCore, UpgradeRequest};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -167,7 +169,7 @@ fn run_client(addr: SocketAddr, script: Script, log: &Log) {
     };
     let rng = XorShift::from_time();
     let mut conn: Conn = Connection::new(config, rng, [0; 4096]);
-    let (mut rx, mut tx) = ([0u8; 2048], [0u8; 2048]);
+    let mut tx = [0u8; 2048];
     let host = addr.ip().to_string();
     conn.connect(clock.now());
     let channel = conn
@@ -185,11 +187,10 @@ fn run_client(addr: SocketAddr, script: Script, log: &Log) {
             match event {
                 Event::Connect { .. } => {
                     let mut tcp = Tcp::connect(addr, STEP_TIMEOUT).expect("client: TCP connect");
-                    let request =
-                        UpgradeRequest::new(&host, "/socket/websocket", Key::new([0; 16]))
-                            .port(addr.port())
-                            .params(&[("token", "abc")])
-                            .headers(&[("X-Client", "fawkes-test")]);
+                    let request = UpgradeRequest::to(&host, "/socket/websocket")
+                        .port(addr.port())
+                        .params(&[("token", "abc")])
+                        .headers(&[("X-Client", "fawkes-test")]);
                     io::start(&mut conn, &mut tcp, now, &request, &mut tx)
                         .expect("upgrade request");
                     stream = Some(tcp);
@@ -237,16 +238,9 @@ fn run_client(addr: SocketAddr, script: Script, log: &Log) {
             .map_or(MAX_READ_WAIT, |at| clock.until(at));
         tcp.set_read_timeout(wait.min(MAX_READ_WAIT))
             .expect("set the read timeout");
-        let result = io::poll(
-            &mut conn,
-            tcp,
-            &mut || clock.now(),
-            &mut rx,
-            &mut tx,
-            |inbound| {
-                record(Record::inbound(inbound));
-            },
-        );
+        let result = io::poll(&mut conn, tcp, &mut || clock.now(), &mut tx, |inbound| {
+            record(Record::inbound(inbound));
+        });
         match result {
             Ok(Round::Open) => {}
             Ok(Round::Closed) => {
@@ -682,5 +676,255 @@ async fn upgrade_refused_with_403() {
                 attempt: 1
             }),
         ]
+    );
+}
+
+// ----- the README's firmware loop, through a server close and a reconnect ------------------
+
+// README loop begin: the trait and the function below are the README's "firmware loop"
+// block, verbatim (`the_readme_block_is_this_loop` checks it).
+/// What the board brings: a clock, TCP sockets whose reads time out, and a way to wait.
+pub trait Board {
+    /// A connected TCP socket.
+    type Tcp: Read + Write;
+    /// The time on the board's clock.
+    fn now(&mut self) -> Instant;
+    /// Opens a TCP connection to the server (`None` if it cannot).
+    fn connect(&mut self) -> Option<Self::Tcp>;
+    /// Makes the next read on `tcp` give up at `deadline` (the session's next timer).
+    fn read_timeout(&mut self, tcp: &mut Self::Tcp, deadline: Option<Instant>);
+    /// Waits until `at`.
+    fn sleep_until(&mut self, at: Instant);
+}
+
+/// Joins `topic` once, then runs until `handle` breaks (or the session gives up, which it
+/// does only with `Config::max_reconnect_attempts` set).
+pub fn run<B: Board, R: RngCore>(
+    board: &mut B,
+    rng: R,
+    request: &UpgradeRequest<'_>,
+    topic: &str,
+    mut handle: impl FnMut(Inbound<'_>) -> ControlFlow<()>,
+) -> Result<(), Error> {
+    let mut conn = Connection8::new(Config::default(), rng, [0; 4096]);
+    let mut tx = [0u8; 1024];
+    let mut tcp: Option<B::Tcp> = None;
+    conn.connect(board.now());
+    conn.join(board.now(), topic, RawJson::EMPTY_OBJECT)?;
+    loop {
+        while let Some(event) = conn.poll_event() {
+            match event {
+                // Open a socket and send the upgrade request (with a fresh key).
+                Event::Connect { .. } => {
+                    let now = board.now();
+                    tcp = board.connect();
+                    match tcp.as_mut() {
+                        Some(socket) => {
+                            // A failed write is reported as `Event::Disconnected`.
+                            let _ = io::start(&mut conn, socket, now, request, &mut tx);
+                        }
+                        None => conn.handle_disconnected(now),
+                    }
+                }
+                // The session gave the socket up (`reason` says why) and will reconnect.
+                Event::Disconnected { .. } => tcp = None,
+                _ => {}
+            }
+        }
+        let Some(socket) = tcp.as_mut() else {
+            // No socket: sleep until the reconnect timer.
+            let Some(at) = conn.poll_timeout() else {
+                return Ok(());
+            };
+            board.sleep_until(at);
+            conn.handle_timeout(board.now());
+            continue;
+        };
+        board.read_timeout(socket, conn.poll_timeout());
+        let mut flow = ControlFlow::Continue(());
+        let round = io::poll(&mut conn, socket, &mut || board.now(), &mut tx, |message| {
+            if flow.is_continue() {
+                flow = handle(message);
+            }
+        });
+        if flow.is_break() {
+            return Ok(());
+        }
+        // Errors (a refused upgrade, a protocol error) also come as events.
+        if let Ok(Round::Closed) = round {
+            tcp = None;
+        }
+    }
+}
+// README loop end
+
+/// The board of the README loop over `std`: real sockets to `addr`, the test's clock, and a
+/// deadline (the client thread panics past it).
+struct TestBoard {
+    addr: SocketAddr,
+    clock: Clock,
+    deadline: std::time::Instant,
+    /// TCP connections opened.
+    connects: usize,
+}
+
+impl Board for TestBoard {
+    type Tcp = Tcp;
+
+    fn now(&mut self) -> Instant {
+        assert!(
+            std::time::Instant::now() < self.deadline,
+            "client: past the deadline"
+        );
+        self.clock.now()
+    }
+
+    fn connect(&mut self) -> Option<Tcp> {
+        self.connects += 1;
+        Tcp::connect(self.addr, STEP_TIMEOUT).ok()
+    }
+
+    fn read_timeout(&mut self, tcp: &mut Tcp, deadline: Option<Instant>) {
+        let wait = deadline.map_or(MAX_READ_WAIT, |at| self.clock.until(at));
+        tcp.set_read_timeout(wait.min(MAX_READ_WAIT))
+            .expect("set the read timeout");
+    }
+
+    fn sleep_until(&mut self, at: Instant) {
+        std::thread::sleep(self.clock.until(at));
+    }
+}
+
+/// Connection 1: the join, a broadcast, then the server's close (1001). Connection 2: the
+/// rejoin the session sends by itself, then a broadcast, then the peer waits for the end.
+async fn readme_peer(listener: TcpListener, log: PeerLog) {
+    let shout = |n: &str| format!(r#"[null,null,"rooms:lobby","shout",{{"n":"{n}"}}]"#);
+    let mut ws = accept(&listener, &log).await;
+    match next(&mut ws, "join").await {
+        Message::Text(text) => assert_eq!(answer(&mut ws, &log, text.as_str()).await, Kind::Join),
+        other => panic!("peer: unexpected {other:?} instead of the join"),
+    }
+    send(&mut ws, shout("before")).await;
+    let close = CloseFrame {
+        code: CloseCode::Away,
+        reason: "restart".into(),
+    };
+    within("send close", ws.send(Message::Close(Some(close))))
+        .await
+        .expect("peer: send close");
+    until_closed(&mut ws, &log).await;
+    drop(ws);
+
+    let mut ws = accept(&listener, &log).await;
+    match next(&mut ws, "rejoin").await {
+        Message::Text(text) => assert_eq!(answer(&mut ws, &log, text.as_str()).await, Kind::Join),
+        other => panic!("peer: unexpected {other:?} instead of the rejoin"),
+    }
+    send(&mut ws, shout("after")).await;
+    // The client stops once it has the message, and drops its socket.
+    let _ = within("the end", ws.next()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_loop_survives_a_reconnect() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let (client_log, peer_log): (Log, PeerLog) = Default::default();
+    let (done, finished) = oneshot::channel();
+    let log = client_log.clone();
+    std::thread::spawn(move || {
+        let mut board = TestBoard {
+            addr,
+            clock: Clock::new(),
+            deadline: std::time::Instant::now() + CLIENT_DEADLINE,
+            connects: 0,
+        };
+        let host = addr.ip().to_string();
+        let request = UpgradeRequest::to(&host, "/socket/websocket")
+            .port(addr.port())
+            .params(&[("token", "abc")])
+            .headers(&[("X-Client", "fawkes-test")]);
+        let result = run(
+            &mut board,
+            XorShift::from_time(),
+            &request,
+            TOPIC,
+            |inbound| {
+                let record = Record::inbound(inbound);
+                let last =
+                    matches!(&record, Record::Message { payload, .. } if payload.contains("after"));
+                lock(&log).push(record);
+                if last {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        );
+        assert_eq!(result, Ok(()));
+        let _ = done.send(board.connects);
+    });
+
+    let session = async {
+        readme_peer(listener, peer_log.clone()).await;
+        finished.await.expect("the client thread panicked")
+    };
+    let Ok(connects) = tokio::time::timeout(TEST_TIMEOUT, session).await else {
+        timed_out(&client_log, &peer_log)
+    };
+    assert_eq!(connects, 2, "one reconnect");
+
+    let peer = lock(&peer_log).clone();
+    assert_eq!(peer.len(), 2, "two WebSocket connections: {peer:#?}");
+    for conn in &peer {
+        assert_upgrade(&conn.upgrade, addr);
+    }
+    assert_eq!(peer[0].frames, [r#"["1","1","rooms:lobby","phx_join",{}]"#]);
+    assert_eq!(peer[0].client_close, Some(1001), "the close is echoed");
+    // The session rejoined by itself, with a fresh join ref; the loop never joined again.
+    assert_eq!(peer[1].frames, [r#"["2","2","rooms:lobby","phx_join",{}]"#]);
+
+    let records = lock(&client_log).clone();
+    let join_reply = |records: &[Record], at: usize| matches!(&records[at], Record::JoinReply { status, .. } if status == "ok");
+    assert_eq!(records.len(), 4, "{records:#?}");
+    assert!(
+        join_reply(&records, 0) && join_reply(&records, 2),
+        "{records:#?}"
+    );
+    let shout = |at: usize| match &records[at] {
+        Record::Message { event, payload, .. } if event == "shout" => payload.clone(),
+        other => panic!("not a shout: {other:?}"),
+    };
+    assert_eq!(shout(1), r#"{"n":"before"}"#);
+    assert_eq!(
+        shout(3),
+        r#"{"n":"after"}"#,
+        "a message after the reconnect"
+    );
+}
+
+#[test]
+fn the_readme_block_is_this_loop() {
+    let squash = |text: &str| text.split_whitespace().collect::<String>();
+    let this = include_str!("ws_connection.rs");
+    let begin = this.find("// README loop begin").unwrap();
+    let end = this.find("// README loop end").unwrap();
+    // From the trait's doc comment, past this file's own note.
+    let start = begin + this[begin..].find("/// What the board brings").unwrap();
+    let ours = squash(&this[start..end]);
+    let readme = include_str!("../README.md");
+    let block = readme
+        .split("```rust,no_run")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's firmware loop block");
+    let shown: String = block
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("# ") && line.trim() != "#")
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        squash(&shown).contains(&ours),
+        "the README's firmware loop and `run` in tests/ws_connection.rs differ"
     );
 }

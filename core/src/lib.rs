@@ -39,16 +39,21 @@
 mod log;
 
 // Bottom-up: each module only uses the ones above it.
-pub mod time;
-mod refs;
 pub mod codec;
-pub mod router;
-pub mod session;
-pub mod server;
-pub mod url;
-#[cfg(feature = "ws")]
-pub mod ws;
 #[cfg(feature = "ws")]
 pub mod connection;
 #[cfg(feature = "io")]
 pub mod io;
+mod refs;
+pub mod router;
+pub mod server;
+pub mod session;
+pub mod time;
+pub mod url;
+#[cfg(feature = "ws")]
+pub mod ws;
+
+/// The README's code blocks, compiled by `cargo test --doc -p fawkes-core`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

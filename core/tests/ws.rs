@@ -1378,6 +1378,9 @@ proptest! {
         let mut decoder = Decoder::new([0u8; 9000]);
         prop_assert_eq!(decode_chunks(&mut decoder, chunks), (expected.clone(), None));
         prop_assert!(decoder.is_idle());
+        let mut in_place = Decoder::new([0u8; 9000]);
+        let chunks = split_at_cuts(&stream, &read_cuts);
+        prop_assert_eq!(decode_in_place(&mut in_place, chunks), (expected.clone(), None));
         prop_assert_eq!(decode_bytewise(&stream, 9000), (expected, None));
     }
 
@@ -1495,6 +1498,195 @@ proptest! {
             }
             (Err(a), Err(b)) => prop_assert_eq!(a, b),
             (Err(a), Ok(_)) => prop_assert!(false, "{a:?} only with the big buffer"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading into the decoder's own buffer (issue 8 item 12)
+// ---------------------------------------------------------------------------------------------
+
+/// Like [`decode_chunks`], but each chunk is "read" straight into the decoder's free space
+/// (as much as fits per read, as a socket would), committed, and decoded in place.
+fn decode_in_place<B: AsRef<[u8]> + AsMut<[u8]>>(
+    decoder: &mut Decoder<B>,
+    chunks: impl IntoIterator<Item = Vec<u8>>,
+) -> (Vec<Owned>, Option<DecodeError>) {
+    let mut messages = Vec::new();
+    for chunk in chunks {
+        let mut rest = &chunk[..];
+        loop {
+            let spare = decoder.spare_mut();
+            let n = spare.len().min(rest.len());
+            assert!(
+                n > 0 || rest.is_empty(),
+                "no free space after a full decode"
+            );
+            spare[..n].copy_from_slice(&rest[..n]);
+            decoder.commit(n);
+            rest = &rest[n..];
+            loop {
+                match decoder.decode_buffered() {
+                    Ok(Some(message)) => messages.push(Owned::from(message)),
+                    Ok(None) => break,
+                    Err(error) => return (messages, Some(error)),
+                }
+            }
+            assert!(
+                decoder.buffered().is_empty(),
+                "Ok(None) left bytes buffered"
+            );
+            if rest.is_empty() {
+                break;
+            }
+        }
+    }
+    (messages, None)
+}
+
+#[test]
+fn item_12_decode_buffered_reads_into_the_decoders_own_buffer() {
+    // A fragmented text with a ping between its fragments, a whole binary frame, a close.
+    let mut stream = server_frame(OpCode::Text, false, b"hel");
+    stream.extend(server_frame(OpCode::Ping, true, b"p"));
+    stream.extend(server_frame(
+        OpCode::Continuation,
+        true,
+        "lo \u{e9}".as_bytes(),
+    ));
+    stream.extend(server_frame(OpCode::Binary, true, &[1, 2, 3]));
+    stream.extend(encode_server_close(1000, "bye"));
+    let expected = vec![
+        Owned::Ping(b"p".to_vec()),
+        Owned::Text("hello \u{e9}".into()),
+        Owned::Binary(vec![1, 2, 3]),
+        Owned::Close(Some(1000), "bye".into()),
+    ];
+    // Every split into two reads, with buffers from just big enough to roomy.
+    for capacity in [8, 16, 64] {
+        for cut in 0..=stream.len() {
+            let chunks = [stream[..cut].to_vec(), stream[cut..].to_vec()];
+            let mut decoder = Decoder::new(vec![0u8; capacity]);
+            assert_eq!(
+                decode_in_place(&mut decoder, chunks),
+                (expected.clone(), None),
+                "capacity {capacity}, cut at {cut}"
+            );
+            assert!(decoder.is_idle());
+        }
+    }
+    // Byte by byte.
+    let mut decoder = Decoder::new([0u8; 8]);
+    let bytewise = stream.iter().map(|&b| vec![b]);
+    assert_eq!(decode_in_place(&mut decoder, bytewise), (expected, None));
+
+    // A whole frame in the buffer is returned where it lies, not copied.
+    let mut storage = [0u8; 64];
+    let base = storage.as_ptr() as usize;
+    let mut decoder = Decoder::new(&mut storage[..]);
+    let frame = server_frame(OpCode::Binary, true, b"abc");
+    decoder.spare_mut()[..frame.len()].copy_from_slice(&frame);
+    decoder.commit(frame.len());
+    let Ok(Some(Message::Binary(payload))) = decoder.decode_buffered() else {
+        panic!("no message")
+    };
+    assert_eq!(payload, b"abc");
+    assert_eq!(
+        payload.as_ptr() as usize,
+        base + 2,
+        "borrowed from the buffer"
+    );
+    assert_eq!(decoder.decode_buffered(), Ok(None));
+    // Consumed bytes are reclaimed when free space is asked for.
+    assert_eq!(decoder.spare_mut().len(), 64);
+
+    // A message as large as the buffer, read in pieces smaller than it, fits.
+    let payload = vec![b'x'; 16];
+    let frame = server_frame(OpCode::Binary, true, &payload);
+    let mut decoder = Decoder::new([0u8; 16]);
+    let chunks = frame.chunks(5).map(<[u8]>::to_vec);
+    assert_eq!(
+        decode_in_place(&mut decoder, chunks),
+        (vec![Owned::Binary(payload)], None)
+    );
+    // One byte more is 1009, as with `decode`.
+    let frame = server_frame(OpCode::Binary, true, &[b'x'; 17]);
+    let mut decoder = Decoder::new([0u8; 16]);
+    let (messages, error) = decode_in_place(&mut decoder, [frame]);
+    assert!(messages.is_empty());
+    assert_eq!(error.map(|e| e.close_code().as_u16()), Some(1009));
+
+    // Non-final fragments may not fill the whole buffer: the next header needs a byte.
+    let mut fragments = server_frame(OpCode::Binary, false, &[b'x'; 16]);
+    fragments.extend(server_frame(OpCode::Continuation, true, b""));
+    let mut decoder = Decoder::new([0u8; 16]);
+    let (_, error) = decode_in_place(&mut decoder, [fragments.clone()]);
+    assert_eq!(error, Some(DecodeError::MessageTooBig));
+    // One byte less is fine.
+    let mut fragments = server_frame(OpCode::Binary, false, &[b'x'; 15]);
+    fragments.extend(server_frame(OpCode::Ping, true, b"mid"));
+    fragments.extend(server_frame(OpCode::Continuation, true, b"y"));
+    let mut decoder = Decoder::new([0u8; 16]);
+    let mut expected_bytes = vec![b'x'; 15];
+    expected_bytes.push(b'y');
+    assert_eq!(
+        decode_in_place(&mut decoder, [fragments]),
+        (
+            vec![Owned::Ping(b"mid".to_vec()), Owned::Binary(expected_bytes)],
+            None
+        )
+    );
+
+    // `decode` with the caller's input first decodes what is buffered.
+    let mut decoder = Decoder::new([0u8; 64]);
+    let first = server_frame(OpCode::Text, true, b"one");
+    decoder.spare_mut()[..first.len()].copy_from_slice(&first);
+    decoder.commit(first.len());
+    let second = server_frame(OpCode::Text, true, b"two");
+    let mut input = &second[..];
+    assert_eq!(decoder.decode(&mut input), Ok(Some(Message::Text("one"))));
+    assert_eq!(input.len(), second.len(), "the buffered bytes came first");
+    assert_eq!(decoder.decode(&mut input), Ok(Some(Message::Text("two"))));
+    assert_eq!(decoder.decode(&mut input), Ok(None));
+    assert!(decoder.buffered().is_empty());
+}
+
+/// A server close frame with a code and a reason.
+fn encode_server_close(code: u16, reason: &str) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason.as_bytes());
+    server_frame(OpCode::Close, true, &payload)
+}
+
+#[test]
+fn item_12_a_keyless_request_holds_the_zero_placeholder_key() {
+    let request = UpgradeRequest::to("example.com", "/socket/websocket");
+    assert_eq!(request.key(), Key::new([0; 16]));
+    let url = fawkes_core::url::Url::parse("ws://example.com:4000/socket?token=a").unwrap();
+    let mut keyless = [0u8; 512];
+    let mut keyed = [0u8; 512];
+    let n = UpgradeRequest::to_url(&url).write(&mut keyless).unwrap();
+    let m = UpgradeRequest::from_url(&url, Key::new([0; 16]))
+        .write(&mut keyed)
+        .unwrap();
+    assert_eq!(keyless[..n], keyed[..m]);
+}
+
+proptest! {
+    /// Reading into the decoder and decoding in place gives what `decode` gives, however the
+    /// reads are split, except that non-final fragments filling the whole buffer are 1009.
+    #[test]
+    fn in_place_decoding_matches_borrowed_decoding(
+        bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+        read_cuts in proptest::collection::vec(any::<usize>(), 0..16),
+    ) {
+        let whole = decode_whole(&bytes, 256);
+        let mut decoder = Decoder::new([0u8; 256]);
+        let in_place = decode_in_place(&mut decoder, split_at_cuts(&bytes, &read_cuts));
+        if in_place.1 == Some(DecodeError::MessageTooBig) && whole.1 != in_place.1 {
+            prop_assert!(whole.0.starts_with(&in_place.0));
+        } else {
+            prop_assert_eq!(in_place, whole);
         }
     }
 }

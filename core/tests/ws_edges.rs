@@ -216,9 +216,7 @@ fn edge_03_auth_token_subprotocol() {
 #[test]
 fn edge_07_oversized_messages_close_with_1009() {
     let mut conn = open();
-    conn
-        .join(now(), "rooms:a", RawJson::EMPTY_OBJECT)
-        .unwrap();
+    conn.join(now(), "rooms:a", RawJson::EMPTY_OBJECT).unwrap();
     let big = format!(
         r#"[null,null,"rooms:a","e",{{"s":"{}"}}]"#,
         "x".repeat(2000)
@@ -257,9 +255,7 @@ fn edge_08_invalid_utf8_text_closes_with_1007() {
 #[test]
 fn edge_22_server_close_is_echoed_and_reconnects() {
     let mut conn = open();
-    conn
-        .join(now(), "rooms:a", RawJson::EMPTY_OBJECT)
-        .unwrap();
+    conn.join(now(), "rooms:a", RawJson::EMPTY_OBJECT).unwrap();
     let mut out = [0u8; 256];
     assert!(conn.poll_transmit(now(), &mut out).unwrap().is_some()); // the join
     let frame = server_frame(0x8, &1000u16.to_be_bytes());
@@ -303,9 +299,7 @@ fn pings_are_answered_with_pongs() {
 #[test]
 fn frames_after_the_upgrade_head_in_the_same_read_are_decoded() {
     let (mut conn, _) = upgrading(Config::default(), &request());
-    conn
-        .join(now(), "rooms:a", RawJson::EMPTY_OBJECT)
-        .unwrap();
+    conn.join(now(), "rooms:a", RawJson::EMPTY_OBJECT).unwrap();
     let mut bytes = switching_protocols("").into_bytes();
     bytes.extend(server_frame(
         0x1,
@@ -407,9 +401,7 @@ fn item_06_the_servers_close_code_and_reason_are_kept() {
 #[test]
 fn item_07_a_push_right_after_join_goes_out_behind_the_join() {
     let mut conn = open();
-    let room = conn
-        .join(now(), "rooms:a", RawJson::EMPTY_OBJECT)
-        .unwrap();
+    let room = conn.join(now(), "rooms:a", RawJson::EMPTY_OBJECT).unwrap();
     let mut out = [0u8; 256];
     let (_, frames) = conn
         .push(now(), room, "hi", RawJson::EMPTY_OBJECT, &mut out)
@@ -441,15 +433,192 @@ fn item_12_start_draws_its_key_and_takes_vsn_from_the_session_config() {
     let len = conn.start(&request(), &mut out).unwrap();
     let second = String::from_utf8(out[..len].to_vec()).unwrap();
     assert_ne!(key_of(&first), key_of(&second), "a fresh key per attempt");
-    assert_ne!(key_of(&first), Key::new(KEY).as_str(), "the request's key is not used");
+    assert_ne!(
+        key_of(&first),
+        Key::new(KEY).as_str(),
+        "the request's key is not used"
+    );
     // One place for vsn: the session's config wins over the request's.
     let v1 = Config {
         vsn: Vsn::V1,
         ..Config::default()
     };
     let (_, text) = upgrading(v1, &request());
-    assert!(text.starts_with("GET /socket/websocket?vsn=1.0.0 "), "{text}");
+    assert!(
+        text.starts_with("GET /socket/websocket?vsn=1.0.0 "),
+        "{text}"
+    );
     // Without Event::Connect there is no transport to start.
     let mut idle = Conn::new(Config::default(), Counter(1), [0u8; 1024]);
     assert_eq!(idle.start(&request(), &mut out), Err(Error::NotOpen));
+}
+
+// ----- issue 8 item 12: reading straight into the connection's receive buffer --------------
+
+/// What [`read_in`] saw.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Each message `poll_input` returned, as `Debug` text.
+    inbound: Vec<String>,
+    errors: Vec<Error>,
+    /// How many reads it took.
+    reads: usize,
+}
+
+/// Reads `bytes` into the connection as a socket would, in reads of at most `per_read`
+/// bytes: into `recv_buf`, `commit`, then `poll_input` until `Ok(None)`.
+fn read_in(conn: &mut Conn, bytes: &[u8], per_read: usize, seen: &mut Seen) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let buf = conn.recv_buf();
+        assert!(!buf.is_empty(), "no room after a full poll_input");
+        let n = buf.len().min(rest.len()).min(per_read);
+        buf[..n].copy_from_slice(&rest[..n]);
+        conn.commit(n);
+        rest = &rest[n..];
+        seen.reads += 1;
+        let mut calls = 0;
+        loop {
+            calls += 1;
+            assert!(calls < 1000, "poll_input must end with Ok(None)");
+            match conn.poll_input(now()) {
+                Ok(Some(inbound)) => seen.inbound.push(format!("{inbound:?}")),
+                Ok(None) => break,
+                Err(e) => seen.errors.push(e),
+            }
+        }
+    }
+}
+
+#[test]
+fn item_12_a_message_split_over_several_recv_buf_rounds() {
+    let join_reply = server_frame(
+        0x1,
+        br#"["1","1","rooms:a","phx_reply",{"response":{"n":1},"status":"ok"}]"#,
+    );
+    let broadcast = server_frame(0x1, br#"[null,null,"rooms:a","shout",{"body":"hi"}]"#);
+    // A frame the session drops (no such channel) must not stop the round.
+    let unknown = server_frame(0x1, br#"[null,null,"rooms:zzz","shout",{}]"#);
+    let mut frames = join_reply.clone();
+    frames.extend(&unknown);
+    frames.extend(&broadcast);
+    for per_read in [1, 2, 3, 7, 16, 1024] {
+        let (mut conn, _) = upgrading(Config::default(), &request());
+        let room = conn.join(now(), "rooms:a", RawJson::EMPTY_OBJECT).unwrap();
+        // The upgrade head, through the same buffer, split the same way.
+        let mut seen = Seen::default();
+        read_in(
+            &mut conn,
+            switching_protocols("").as_bytes(),
+            per_read,
+            &mut seen,
+        );
+        assert!(
+            seen.inbound.is_empty() && seen.errors.is_empty(),
+            "{seen:?}"
+        );
+        assert_eq!(events(&mut conn), [Event::Connected]);
+        let mut out = [0u8; 256];
+        let join = conn.poll_transmit(now(), &mut out).unwrap().unwrap();
+        assert_eq!(
+            client_texts(join.bytes(&out)),
+            [r#"["1","1","rooms:a","phx_join",{}]"#]
+        );
+        // The reply and the broadcast, split over several rounds.
+        let mut seen = Seen::default();
+        read_in(&mut conn, &frames, per_read, &mut seen);
+        assert_eq!(seen.errors, [], "per read {per_read}");
+        assert_eq!(seen.reads, frames.len().div_ceil(per_read));
+        assert_eq!(seen.inbound.len(), 2, "{seen:?}");
+        assert!(seen.inbound[0].starts_with("JoinReply"), "{seen:?}");
+        assert!(seen.inbound[1].contains("shout"), "{seen:?}");
+        assert!(seen.inbound[1].contains(r#"{"body":"hi"}"#), "{seen:?}");
+        assert_eq!(events(&mut conn), [Event::Joined(room)]);
+    }
+}
+
+#[test]
+fn item_12_a_whole_message_arriving_with_the_upgrade_head_in_one_read() {
+    let (mut conn, _) = upgrading(Config::default(), &request());
+    let mut read = switching_protocols("").into_bytes();
+    read.extend(server_frame(0x9, b"hi"));
+    read.extend(server_frame(0x8, &1001u16.to_be_bytes()));
+    let mut seen = Seen::default();
+    read_in(&mut conn, &read, usize::MAX, &mut seen);
+    assert_eq!(seen.reads, 1);
+    assert!(
+        seen.inbound.is_empty() && seen.errors.is_empty(),
+        "{seen:?}"
+    );
+    // Both frames behind the head were decoded in the same round: the ping is answered
+    // and the close is echoed.
+    let mut out = [0u8; 64];
+    let pong = conn.poll_transmit(now(), &mut out).unwrap().unwrap();
+    assert_eq!(out[pong.start], 0x8A, "a pong");
+    assert_eq!(queued_close(&mut conn), 1001);
+    assert_eq!(
+        events(&mut conn)[..2],
+        [
+            Event::Connected,
+            Event::Disconnected {
+                reason: DisconnectReason::Closed { code: 1001 }
+            }
+        ]
+    );
+    // A data message behind the head goes to the session in the same round (here one it
+    // drops: no channel is joined yet), and every byte is used.
+    let (mut conn, _) = upgrading(Config::default(), &request());
+    let mut read = switching_protocols("").into_bytes();
+    read.extend(server_frame(
+        0x1,
+        br#"[null,null,"rooms:a","shout",{"early":true}]"#,
+    ));
+    let mut seen = Seen::default();
+    read_in(&mut conn, &read, usize::MAX, &mut seen);
+    assert_eq!(seen.errors, []);
+    assert_eq!(events(&mut conn), [Event::Connected]);
+    assert_eq!(conn.recv_buf().len(), 1024, "every byte was used");
+}
+
+#[test]
+fn item_12_a_message_bigger_than_the_buffer_closes_with_1009_through_recv_buf() {
+    let mut conn = open();
+    conn.join(now(), "rooms:a", RawJson::EMPTY_OBJECT).unwrap();
+    let big = format!(
+        r#"[null,null,"rooms:a","e",{{"s":"{}"}}]"#,
+        "x".repeat(2000)
+    );
+    let frame = server_frame(0x1, big.as_bytes());
+    let mut seen = Seen::default();
+    read_in(&mut conn, &frame, 512, &mut seen);
+    assert_eq!(seen.errors.len(), 1, "{seen:?}");
+    assert!(
+        matches!(seen.errors[0], Error::Protocol(e) if e.close_code() == CloseCode(1009)),
+        "{seen:?}"
+    );
+    assert!(seen.inbound.is_empty());
+    assert_eq!(queued_close(&mut conn), 1009);
+    assert!(events(&mut conn).contains(&Event::ReconnectScheduled {
+        at: Instant::from_millis(10),
+        attempt: 1
+    }));
+
+    // An upgrade head larger than the buffer is refused too, through the same buffer.
+    let (mut conn, _) = upgrading(Config::default(), &request());
+    let padding = format!("x-padding: {}\r\n", "p".repeat(1100));
+    let mut seen = Seen::default();
+    read_in(
+        &mut conn,
+        switching_protocols(&padding).as_bytes(),
+        100,
+        &mut seen,
+    );
+    assert_eq!(seen.errors, [Error::ResponseTooLarge]);
+    assert!(!conn.is_open());
+    assert_eq!(
+        events(&mut conn)[0],
+        Event::Disconnected {
+            reason: DisconnectReason::Handshake
+        }
+    );
 }

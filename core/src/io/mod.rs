@@ -5,8 +5,10 @@
 //! [`Event::Connect`](crate::session::Event::Connect), and drains
 //! [`Connection::poll_event`] after each round.
 //!
-//! A round ([`poll`]): run the timers that are due, send everything queued, read once, feed
-//! what was read (handing each message to the callback), and send again. The blocking read
+//! A round ([`poll`]): run the timers that are due, send everything queued, read once
+//! straight into the connection's receive buffer ([`Connection::recv_buf`], so the caller
+//! brings no receive buffer), decode what was read (handing each message to the callback),
+//! and send again. The blocking read
 //! waits until data arrives or the stream's own read timeout expires: give the stream a
 //! timeout no longer than the time until [`Connection::poll_timeout`], or heartbeats will be
 //! late. The async round races its read against the caller's timer itself.
@@ -98,14 +100,13 @@ impl<E: embedded_io::Error> ReadOutcome<E> {
     }
 }
 
-/// Feeds bytes read from the stream to the connection, handing each message to
-/// `on_message`, and returns the first error. It keeps feeding after an error: a frame that
-/// does not decode leaves the connection open and the frames after it count, while after a
-/// fatal error the connection discards the rest itself.
+/// Decodes what was committed to the connection's receive buffer, handing each message to
+/// `on_message`, and returns the first error. It goes on after an error: a frame that does
+/// not decode leaves the connection open and the frames after it count, while after a fatal
+/// error the connection drops the rest itself (so this ends).
 pub(crate) fn feed<R, B, const C: usize, const Q: usize, const T: usize, const J: usize>(
     conn: &mut Connection<R, B, C, Q, T, J>,
     now: Instant,
-    mut input: &[u8],
     on_message: &mut impl FnMut(Inbound<'_>),
 ) -> Option<connection::Error>
 where
@@ -113,16 +114,15 @@ where
     B: AsRef<[u8]> + AsMut<[u8]>,
 {
     let mut first = None;
-    while !input.is_empty() {
-        match conn.handle_input(now, &mut input) {
+    loop {
+        match conn.poll_input(now) {
             Ok(Some(message)) => on_message(message),
-            Ok(None) => {}
+            Ok(None) => return first,
             Err(e) => {
                 first.get_or_insert(e);
             }
         }
     }
-    first
 }
 
 /// Writes the upgrade request on a freshly opened stream (after
@@ -196,9 +196,10 @@ where
     })
 }
 
-/// One round: timers, send, read once, feed, send. Each pushed, broadcast or reply message
-/// is handed to `on_message`, borrowed from `rx` or the connection's buffer. The clock is
-/// read again after the read, which may have blocked.
+/// One round: timers, send, read once into [`Connection::recv_buf`], decode, send. Each
+/// pushed, broadcast or reply message is handed to `on_message`, borrowed from the
+/// connection's receive buffer. The clock is read again after the read, which may have
+/// blocked.
 ///
 /// A read that times out or is interrupted is not an error. End of stream or a failed read
 /// takes the connection down (a reconnect is scheduled).
@@ -206,7 +207,6 @@ pub fn poll<S, R, B, const C: usize, const Q: usize, const T: usize, const J: us
     conn: &mut Connection<R, B, C, Q, T, J>,
     stream: &mut S,
     clock: &mut impl Clock,
-    rx: &mut [u8],
     tx: &mut [u8],
     mut on_message: impl FnMut(Inbound<'_>),
 ) -> Result<Round, Error<S::Error>>
@@ -223,7 +223,15 @@ where
     if flush(conn, stream, now, tx)? == Round::Closed || !conn.transport_wanted() {
         return Ok(Round::Closed);
     }
-    let n = match ReadOutcome::of(stream.read(rx)) {
+    let rx = conn.recv_buf();
+    let outcome = if rx.is_empty() {
+        // Not after a decode that used every byte; but a read into nothing would look like
+        // the end of the stream.
+        ReadOutcome::Data(0)
+    } else {
+        ReadOutcome::of(stream.read(rx))
+    };
+    let n = match outcome {
         ReadOutcome::Data(n) => n,
         ReadOutcome::Eof => {
             conn.handle_disconnected(clock.now());
@@ -235,7 +243,8 @@ where
         }
     };
     let now = clock.now();
-    let failure = feed(conn, now, rx.get(..n).unwrap_or_default(), &mut on_message);
+    conn.commit(n);
+    let failure = feed(conn, now, &mut on_message);
     // Send what the input caused (joins after the upgrade, a close reply) before reporting.
     let round = flush(conn, stream, now, tx)?;
     match failure {

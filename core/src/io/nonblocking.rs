@@ -76,8 +76,9 @@ where
     Ok(round)
 }
 
-/// One round: timers, send, read once (until data arrives or `sleep_until` resolves at the
-/// connection's next timer), feed, send. The clock is read again after the read. Returns
+/// One round: timers, send, read once into [`Connection::recv_buf`] (until data arrives or
+/// `sleep_until` resolves at the connection's next timer), decode, send. Each message is
+/// handed to `on_message`, borrowed from the connection's receive buffer. The clock is read again after the read. Returns
 /// [`Round::Open`] when the timer won: call again.
 ///
 /// `sleep_until(at)` is the caller's timer (for example `embassy_time::Timer::at`, or
@@ -87,7 +88,6 @@ pub async fn poll<S, R, B, F, const C: usize, const Q: usize, const T: usize, co
     stream: &mut S,
     clock: &mut impl Clock,
     sleep_until: impl FnOnce(Instant) -> F,
-    rx: &mut [u8],
     tx: &mut [u8],
     mut on_message: impl FnMut(Inbound<'_>),
 ) -> Result<Round, Error<S::Error>>
@@ -105,9 +105,16 @@ where
         return Ok(Round::Closed);
     }
     let outcome = {
-        let mut read = pin!(stream.read(rx));
         let mut timer = pin!(conn.poll_timeout().map(sleep_until));
+        let rx = conn.recv_buf();
+        // Not empty after a decode that used every byte; but a read into nothing would look
+        // like the end of the stream.
+        let empty = rx.is_empty();
+        let mut read = pin!(stream.read(rx));
         poll_fn(|cx| {
+            if empty {
+                return Poll::Ready(Some(ReadOutcome::Data(0)));
+            }
             if let Poll::Ready(result) = read.as_mut().poll(cx) {
                 return Poll::Ready(Some(ReadOutcome::of(result)));
             }
@@ -137,7 +144,8 @@ where
         }
     };
     let now = clock.now();
-    let failure = super::feed(conn, now, rx.get(..n).unwrap_or_default(), &mut on_message);
+    conn.commit(n);
+    let failure = super::feed(conn, now, &mut on_message);
     let round = flush(conn, stream, now, tx).await?;
     match failure {
         Some(e) => Err(Error::Connection(e)),

@@ -43,6 +43,7 @@ struct InFrame {
 
 /// What [`Decoder::step`] found, as positions rather than borrows of `self`, so the caller can
 /// record errors in `self` while building the returned message.
+#[derive(Clone, Copy)]
 enum Ready<'i> {
     /// A whole message or control frame, borrowed from the input.
     Input(OpCode, &'i [u8]),
@@ -50,6 +51,18 @@ enum Ready<'i> {
     Buffered(OpCode, usize),
     /// A control frame in `control[..len]`.
     Control(OpCode, usize),
+    /// A whole message or control frame lying in the decoder's own input, `buf[start..end]`.
+    InPlace(OpCode, usize, usize),
+}
+
+/// What [`Decoder::payload_done`] found once payload bytes were stored.
+enum Next {
+    /// The frame needs more bytes.
+    Wait,
+    /// A non-final fragment ended: read the next frame.
+    Continue,
+    /// A message or control frame is ready.
+    Ready(Ready<'static>),
 }
 
 /// An incremental decoder of server-to-client frames (RFC 6455 §5), with a caller-chosen
@@ -72,6 +85,41 @@ enum Ready<'i> {
 ///
 /// After an error the decoder stays failed and returns the same error until
 /// [`Decoder::reset`]: close the connection with [`DecodeError::close_code`].
+///
+/// # Reading into the decoder
+///
+/// A caller without a receive buffer of its own (smoltcp's `recv_slice` style) reads
+/// straight into the decoder's free space: [`Decoder::spare_mut`], then [`Decoder::commit`]
+/// with the count read, then [`Decoder::decode_buffered`] until `Ok(None)`. A whole frame
+/// lying in the buffer is returned borrowed where it lies; a frame split across reads has its
+/// payload moved down once, next to the message being assembled. Consumed bytes are reclaimed
+/// lazily, when [`Decoder::spare_mut`] is next called. After `decode_buffered` returns
+/// `Ok(None)` the free space is never empty, with one rule: a fragmented message decoded this
+/// way must leave a byte free before its final fragment (non-final fragments totalling the
+/// whole buffer fail with [`DecodeError::MessageTooBig`], close code 1009).
+///
+/// [`Decoder::decode`] still works on the side: it first decodes what is buffered, then its
+/// own input.
+///
+/// ```
+/// use fawkes_core::ws::{Decoder, Message};
+///
+/// let mut decoder = Decoder::new([0u8; 64]);
+/// // Two reads: a text frame cut in the middle, then its end and a ping.
+/// for read in [&b"\x81\x05he"[..], b"llo\x89\x00"] {
+///     let spare = decoder.spare_mut();
+///     spare[..read.len()].copy_from_slice(read); // what a socket read would do
+///     decoder.commit(read.len());
+///     while let Some(message) = decoder.decode_buffered().unwrap() {
+///         match message {
+///             Message::Text(text) => assert_eq!(text, "hello"),
+///             Message::Ping(payload) => assert!(payload.is_empty()),
+///             other => panic!("unexpected {other:?}"),
+///         }
+///     }
+/// }
+/// assert!(decoder.buffered().is_empty());
+/// ```
 ///
 /// ```
 /// use fawkes_core::ws::{Decoder, Message};
@@ -111,6 +159,12 @@ pub struct Decoder<B> {
     control: [u8; MAX_CONTROL_PAYLOAD],
     control_len: usize,
     error: Option<DecodeError>,
+    /// Bytes read into the buffer itself (see [`Decoder::spare_mut`]): `buf[read..filled]`
+    /// is not decoded yet. While any is, `message_len <= read`.
+    read: usize,
+    filled: usize,
+    /// Where the message [`Decoder::decode_buffered`] returned last lies, until the next call.
+    last: Option<Ready<'static>>,
 }
 
 impl<const N: usize> Default for Decoder<[u8; N]> {
@@ -129,6 +183,7 @@ impl<B> fmt::Debug for Decoder<B> {
             .field("message", &self.message)
             .field("message_len", &self.message_len)
             .field("error", &self.error)
+            .field("buffered", &self.filled.saturating_sub(self.read))
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +204,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
             control: [0; MAX_CONTROL_PAYLOAD],
             control_len: 0,
             error: None,
+            read: 0,
+            filled: 0,
+            last: None,
         }
     }
 
@@ -164,7 +222,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
         self.limit
     }
 
+    /// The size of the buffer: the most that can be buffered with [`Decoder::commit`].
+    pub fn capacity(&self) -> usize {
+        self.buf.as_ref().len()
+    }
+
     /// `true` between messages: no partial header, frame or fragmented message is pending.
+    /// Bytes committed but not decoded yet are not counted (see [`Decoder::buffered`]).
     pub fn is_idle(&self) -> bool {
         self.head_len == 0 && self.frame.is_none() && self.message.is_none()
     }
@@ -183,13 +247,119 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
         self.utf8_valid = 0;
         self.control_len = 0;
         self.error = None;
+        self.read = 0;
+        self.filled = 0;
+        self.last = None;
     }
 
-    /// The reassembly buffer, lent out between connections (the byte-level connection reads
-    /// the upgrade response head into it). Call [`Decoder::reset`] before decoding again: what
-    /// is written here while a message is being assembled would corrupt it.
-    pub fn buffer_mut(&mut self) -> &mut [u8] {
-        self.buf.as_mut()
+    /// The free tail of the buffer, to read transport bytes straight into; then call
+    /// [`Decoder::commit`] with how many were written at its start. Reclaims the bytes
+    /// decoded since the last call first (the message returned last is then gone).
+    ///
+    /// It is empty only if the buffer is, or if bytes committed earlier were not decoded
+    /// and fill it: call [`Decoder::decode_buffered`] until `Ok(None)` before reading again.
+    pub fn spare_mut(&mut self) -> &mut [u8] {
+        self.compact();
+        let filled = self.filled;
+        self.buf.as_mut().get_mut(filled..).unwrap_or_default()
+    }
+
+    /// Takes `n` bytes written at the start of [`Decoder::spare_mut`] (no other call in
+    /// between) as input; more than the free space is clamped to it.
+    pub fn commit(&mut self, n: usize) {
+        self.compact();
+        self.filled = self.filled.saturating_add(n).min(self.capacity());
+    }
+
+    /// The bytes committed and not decoded yet.
+    pub fn buffered(&self) -> &[u8] {
+        self.buf
+            .as_ref()
+            .get(self.read..self.filled)
+            .unwrap_or_default()
+    }
+
+    /// Skips `n` of the [buffered](Decoder::buffered) bytes (clamped to them) without
+    /// decoding them: the byte-level connection drops the HTTP response head this way, and
+    /// everything on a connection being torn down. Skipping part of a frame desynchronises
+    /// the decoder.
+    pub fn consume(&mut self, n: usize) {
+        self.last = None;
+        self.read = self.read.saturating_add(n).min(self.filled);
+    }
+
+    /// The message [`Decoder::decode_buffered`] returned last, again, until the next call
+    /// that changes the decoder: the byte-level connection hands a message to the session
+    /// with one borrow and to its caller with another.
+    pub(crate) fn last_buffered(&self) -> Option<Message<'_>> {
+        let message = match self.last? {
+            Ready::Input(..) => return None,
+            Ready::Buffered(opcode, len) => {
+                to_message(opcode, self.buf.as_ref().get(..len).unwrap_or_default())
+            }
+            Ready::Control(opcode, len) => {
+                to_message(opcode, self.control.get(..len).unwrap_or_default())
+            }
+            Ready::InPlace(opcode, start, end) => to_message(
+                opcode,
+                self.buf.as_ref().get(start..end).unwrap_or_default(),
+            ),
+        };
+        message.ok()
+    }
+
+    /// Moves the undecoded bytes down to the end of the message being assembled, so the free
+    /// space is as large as it can be.
+    fn compact(&mut self) {
+        self.last = None;
+        let start = self.message_len;
+        let unread = self.filled.saturating_sub(self.read);
+        if unread == 0 {
+            self.read = start;
+            self.filled = start;
+            return;
+        }
+        if self.read == start {
+            return;
+        }
+        let buf = self.buf.as_mut();
+        let fits = start
+            .checked_add(unread)
+            .is_some_and(|end| end <= buf.len());
+        if self.read < start || self.filled > buf.len() || !fits {
+            // Cannot happen while the invariant holds; drop the bytes rather than panic.
+            self.read = start;
+            self.filled = start;
+            return;
+        }
+        buf.copy_within(self.read..self.filled, start);
+        self.read = start;
+        self.filled = start.saturating_add(unread);
+    }
+
+    /// Decodes the next message from the bytes committed with [`Decoder::commit`],
+    /// borrowed from the decoder's buffer.
+    ///
+    /// * `Ok(Some(message))`: a message is ready; call again after handling it.
+    /// * `Ok(None)`: every buffered byte was decoded; read more (into
+    ///   [`Decoder::spare_mut`]) and call again.
+    /// * `Err(error)`: as for [`Decoder::decode`].
+    pub fn decode_buffered(&mut self) -> Result<Option<Message<'_>>, DecodeError> {
+        self.last = None;
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        match self.step_buffered() {
+            Ok(Some(ready)) => {
+                self.last = Some(ready);
+                self.finish(ready)
+            }
+            Ok(None) => Ok(None),
+            Err(error) => {
+                self.error = Some(logged(error));
+                Err(error)
+            }
+        }
     }
 
     /// Returns the buffer.
@@ -211,17 +381,36 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
         &'s mut self,
         input: &mut &'i [u8],
     ) -> Result<Option<Message<'s>>, DecodeError> {
+        self.last = None;
         if let Some(error) = self.error {
             return Err(error);
         }
-        let ready = match self.step(input) {
-            Ok(Some(ready)) => ready,
-            Ok(None) => return Ok(None),
+        // Bytes committed into the buffer come first: they arrived before `input`.
+        if self.read < self.filled {
+            match self.step_buffered() {
+                Ok(Some(ready)) => return self.finish(ready),
+                Ok(None) => {}
+                Err(error) => {
+                    self.error = Some(logged(error));
+                    return Err(error);
+                }
+            }
+        }
+        match self.step(input) {
+            Ok(Some(ready)) => self.finish(ready),
+            Ok(None) => Ok(None),
             Err(error) => {
                 self.error = Some(logged(error));
-                return Err(error);
+                Err(error)
             }
-        };
+        }
+    }
+
+    /// Turns what a step found into a message, recording a validation error.
+    fn finish<'s, 'i: 's>(
+        &'s mut self,
+        ready: Ready<'i>,
+    ) -> Result<Option<Message<'s>>, DecodeError> {
         // Borrows of `self.buf` and `self.control` only, so `self.error` stays writable.
         let message = match ready {
             Ready::Input(opcode, payload) => to_message(opcode, payload),
@@ -231,6 +420,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
             Ready::Control(opcode, len) => {
                 to_message(opcode, self.control.get(..len).unwrap_or_default())
             }
+            Ready::InPlace(opcode, start, end) => to_message(
+                opcode,
+                self.buf.as_ref().get(start..end).unwrap_or_default(),
+            ),
         };
         match message {
             Ok(message) => Ok(Some(message)),
@@ -256,55 +449,29 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
     /// Runs the state machine until a message is ready or `input` is exhausted.
     fn step<'i>(&mut self, input: &mut &'i [u8]) -> Result<Option<Ready<'i>>, DecodeError> {
         loop {
-            let Some(mut frame) = self.frame else {
+            let Some(frame) = self.frame else {
                 // Between frames: read a header.
-                if self.head_len == 0 {
-                    // Fast path: the whole header is in the input, no copy needed.
-                    if let Status::Complete((header, header_len)) = FrameHeader::parse(input)? {
-                        self.check(&header)?;
-                        if let Some(ready) = take_whole(&header, header_len, input) {
-                            return Ok(Some(ready));
-                        }
-                        *input = input.get(header_len..).unwrap_or_default();
-                        self.start(&header);
-                        continue;
+                let (used, header) = read_header(&mut self.head, &mut self.head_len, input)?;
+                let Some((header, contiguous)) = header else {
+                    *input = input.get(used..).unwrap_or_default();
+                    return Ok(None);
+                };
+                self.check(&header, false)?;
+                // Fast path: the whole frame is in the input, no copy needed.
+                if contiguous {
+                    if let Some(ready) = take_whole(&header, used, input) {
+                        return Ok(Some(ready));
                     }
                 }
-                // Slow path: gather header bytes across calls. A header is at most
-                // MAX_HEADER_LEN bytes, so when `head` is full the parse is complete.
-                let take = MAX_HEADER_LEN
-                    .saturating_sub(self.head_len)
-                    .min(input.len());
-                let gathered = self.head_len.saturating_add(take);
-                if let (Some(dst), Some(src)) = (
-                    self.head.get_mut(self.head_len..gathered),
-                    input.get(..take),
-                ) {
-                    dst.copy_from_slice(src);
-                }
-                let head = self.head.get(..gathered).unwrap_or_default();
-                match FrameHeader::parse(head)? {
-                    Status::Partial => {
-                        // Partial means fewer than MAX_HEADER_LEN bytes, so `take` was all
-                        // of the input.
-                        self.head_len = gathered;
-                        *input = input.get(take..).unwrap_or_default();
-                        return Ok(None);
-                    }
-                    Status::Complete((header, header_len)) => {
-                        let used = header_len.saturating_sub(self.head_len);
-                        *input = input.get(used..).unwrap_or_default();
-                        self.head_len = 0;
-                        self.check(&header)?;
-                        self.start(&header);
-                        continue;
-                    }
-                }
+                *input = input.get(used..).unwrap_or_default();
+                self.start(&header);
+                continue;
             };
 
             // Inside a frame: copy payload bytes to the buffer they belong in.
+            let mut n = 0;
             if frame.remaining > 0 {
-                let n = usize::try_from(frame.remaining)
+                n = usize::try_from(frame.remaining)
                     .map_or(input.len(), |remaining| remaining.min(input.len()));
                 if n == 0 {
                     return Ok(None);
@@ -320,39 +487,116 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
                     return Err(DecodeError::MessageTooBig);
                 }
                 *input = rest;
-                frame.remaining = frame
-                    .remaining
-                    .saturating_sub(u64::try_from(n).unwrap_or(u64::MAX));
-                // Fail fast on text that can no longer become UTF-8. The chunk that ends the
-                // message is left to the one check of the whole message in `to_message`.
-                let ends_message = frame.fin && frame.remaining == 0;
-                if self.message == Some(OpCode::Text) && !frame.opcode.is_control() && !ends_message
-                {
-                    self.check_utf8()?;
-                }
-                if frame.remaining > 0 {
-                    self.frame = Some(frame);
-                    return Ok(None);
-                }
             }
-
-            // The frame is complete.
-            self.frame = None;
-            if frame.opcode.is_control() {
-                return Ok(Some(Ready::Control(frame.opcode, self.control_len)));
+            match self.payload_done(frame, n)? {
+                Next::Wait => return Ok(None),
+                Next::Continue => {}
+                Next::Ready(ready) => return Ok(Some(ready)),
             }
-            if frame.fin {
-                let opcode = self.message.take().unwrap_or(OpCode::Binary);
-                let len = core::mem::take(&mut self.message_len);
-                // The bytes stay in `buf` until the next call overwrites them.
-                return Ok(Some(Ready::Buffered(opcode, len)));
-            }
-            // A non-final fragment: go on with the next frame.
         }
     }
 
+    /// [`Decoder::step`] over the buffered bytes `buf[read..filled]`.
+    fn step_buffered(&mut self) -> Result<Option<Ready<'static>>, DecodeError> {
+        loop {
+            let Some(frame) = self.frame else {
+                let raw = self
+                    .buf
+                    .as_ref()
+                    .get(self.read..self.filled)
+                    .unwrap_or_default();
+                let raw_len = raw.len();
+                let (used, header) = read_header(&mut self.head, &mut self.head_len, raw)?;
+                let Some((header, contiguous)) = header else {
+                    self.read = self.read.saturating_add(used);
+                    return Ok(None);
+                };
+                self.check(&header, true)?;
+                let whole = header.opcode.is_control()
+                    || (header.fin && header.opcode != OpCode::Continuation);
+                let end = usize::try_from(header.payload_len)
+                    .ok()
+                    .and_then(|len| used.checked_add(len));
+                let start = self.read.saturating_add(used);
+                match end {
+                    // The zero-copy case: the whole frame lies in the buffer.
+                    Some(end) if contiguous && whole && end <= raw_len => {
+                        self.read = self.read.saturating_add(end);
+                        return Ok(Some(Ready::InPlace(header.opcode, start, self.read)));
+                    }
+                    _ => {
+                        self.read = start;
+                        self.start(&header);
+                        continue;
+                    }
+                }
+            };
+
+            let mut n = 0;
+            if frame.remaining > 0 {
+                let available = self.filled.saturating_sub(self.read);
+                n = usize::try_from(frame.remaining)
+                    .map_or(available, |remaining| remaining.min(available));
+                if n == 0 {
+                    return Ok(None);
+                }
+                let stored = if frame.opcode.is_control() {
+                    let end = self.read.saturating_add(n);
+                    let chunk = self.buf.as_ref().get(self.read..end).unwrap_or_default();
+                    append(&mut self.control, &mut self.control_len, chunk)
+                } else {
+                    move_down(self.buf.as_mut(), self.read, n, &mut self.message_len)
+                };
+                if !stored {
+                    return Err(DecodeError::MessageTooBig);
+                }
+                self.read = self.read.saturating_add(n);
+            }
+            match self.payload_done(frame, n)? {
+                Next::Wait => return Ok(None),
+                Next::Continue => {}
+                Next::Ready(ready) => return Ok(Some(ready)),
+            }
+        }
+    }
+
+    /// Accounts for `n` payload bytes of `frame` just stored, and says what comes next.
+    fn payload_done(&mut self, mut frame: InFrame, n: usize) -> Result<Next, DecodeError> {
+        if n > 0 {
+            frame.remaining = frame
+                .remaining
+                .saturating_sub(u64::try_from(n).unwrap_or(u64::MAX));
+            // Fail fast on text that can no longer become UTF-8. The chunk that ends the
+            // message is left to the one check of the whole message in `to_message`.
+            let ends_message = frame.fin && frame.remaining == 0;
+            if self.message == Some(OpCode::Text) && !frame.opcode.is_control() && !ends_message {
+                self.check_utf8()?;
+            }
+            if frame.remaining > 0 {
+                self.frame = Some(frame);
+                return Ok(Next::Wait);
+            }
+        }
+
+        // The frame is complete.
+        self.frame = None;
+        if frame.opcode.is_control() {
+            return Ok(Next::Ready(Ready::Control(frame.opcode, self.control_len)));
+        }
+        if frame.fin {
+            let opcode = self.message.take().unwrap_or(OpCode::Binary);
+            let len = core::mem::take(&mut self.message_len);
+            // The bytes stay in `buf` until the next call overwrites them.
+            return Ok(Next::Ready(Ready::Buffered(opcode, len)));
+        }
+        // A non-final fragment: go on with the next frame.
+        Ok(Next::Continue)
+    }
+
     /// Client-side rules on a parsed header: no mask, continuation sequencing, size limit.
-    fn check(&self, header: &FrameHeader) -> Result<(), DecodeError> {
+    /// Decoding `in_place` (from the decoder's own buffer), non-final fragments must leave a
+    /// byte of the buffer free, to read the next frame's header into.
+    fn check(&self, header: &FrameHeader, in_place: bool) -> Result<(), DecodeError> {
         if header.mask.is_some() {
             return Err(DecodeError::MaskedFrame);
         }
@@ -373,7 +617,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Decoder<B> {
             .ok()
             .and_then(|already| already.checked_add(header.payload_len));
         let limit = u64::try_from(self.limit).unwrap_or(u64::MAX);
+        let room = u64::try_from(self.capacity()).unwrap_or(u64::MAX);
         match total {
+            Some(total) if in_place && !header.fin && total >= room => {
+                Err(DecodeError::MessageTooBig)
+            }
             Some(total) if total <= limit => Ok(()),
             _ => Err(DecodeError::MessageTooBig),
         }
@@ -426,6 +674,57 @@ fn logged(error: DecodeError) -> DecodeError {
         error.close_code().as_u16()
     );
     error
+}
+
+/// Reads a frame header from the start of `bytes`, gathering it in `head[..*head_len]` when it
+/// arrives split. Returns how many bytes of `bytes` it used and, once the header is
+/// complete, the header and whether it lay whole in `bytes` (then `used` is its length).
+fn read_header(
+    head: &mut [u8; MAX_HEADER_LEN],
+    head_len: &mut usize,
+    bytes: &[u8],
+) -> Result<(usize, Option<(FrameHeader, bool)>), DecodeError> {
+    if *head_len == 0 {
+        if let Status::Complete((header, header_len)) = FrameHeader::parse(bytes)? {
+            return Ok((header_len, Some((header, true))));
+        }
+    }
+    // Slow path: gather header bytes across calls. A header is at most MAX_HEADER_LEN
+    // bytes, so when `head` is full the parse is complete.
+    let take = MAX_HEADER_LEN.saturating_sub(*head_len).min(bytes.len());
+    let gathered = head_len.saturating_add(take);
+    if let (Some(dst), Some(src)) = (head.get_mut(*head_len..gathered), bytes.get(..take)) {
+        dst.copy_from_slice(src);
+    }
+    let gathered_head = head.get(..gathered).unwrap_or_default();
+    match FrameHeader::parse(gathered_head)? {
+        Status::Partial => {
+            // Partial means fewer than MAX_HEADER_LEN bytes, so `take` was all of `bytes`.
+            *head_len = gathered;
+            Ok((take, None))
+        }
+        Status::Complete((header, header_len)) => {
+            let used = header_len.saturating_sub(*head_len);
+            *head_len = 0;
+            Ok((used, Some((header, false))))
+        }
+    }
+}
+
+/// Moves `buf[from..from + n]` down to `buf[*len..]` (`*len <= from`) and extends `*len`;
+/// `false` if that does not fit.
+fn move_down(buf: &mut [u8], from: usize, n: usize, len: &mut usize) -> bool {
+    let (Some(src_end), Some(dst_end)) = (from.checked_add(n), len.checked_add(n)) else {
+        return false;
+    };
+    if *len > from || src_end > buf.len() {
+        return false;
+    }
+    if *len < from {
+        buf.copy_within(from..src_end, *len);
+    }
+    *len = dst_end;
+    true
 }
 
 /// The zero-copy case: a checked frame that is a whole message (an unfragmented data frame

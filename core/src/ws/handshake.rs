@@ -33,6 +33,12 @@ pub const MAX_RESPONSE_HEADERS: usize = 32;
 /// The subprotocol Phoenix selects when the request carries an auth token.
 const PHOENIX_PROTOCOL: &str = "phoenix";
 
+/// The placeholder key of [`UpgradeRequest::to`]: 16 zero bytes.
+const UNSET_KEY: Key = Key {
+    raw: [0; 16],
+    encoded: *b"AAAAAAAAAAAAAAAAAAAAAA==",
+};
+
 /// A `Sec-WebSocket-Key`: 16 random bytes, sent base64-encoded.
 ///
 /// Take the bytes from a cryptographically secure source ([`Key::from_rng`]); RFC 6455 asks
@@ -270,6 +276,39 @@ impl<'a> UpgradeRequest<'a> {
             headers: &[],
             auth_token: None,
         }
+    }
+
+    /// A request for `path` on `host` like [`UpgradeRequest::new`], without a key: for
+    /// [`Connection::start`](crate::connection::Connection::start) and the `io` drivers, which
+    /// draw a fresh key from the connection's RNG for every attempt. It holds an all-zero
+    /// placeholder key until then; to write the request yourself, give it a real one with
+    /// [`UpgradeRequest::with_key`] (RFC 6455 wants a fresh random nonce per connection).
+    ///
+    /// ```
+    /// use fawkes_core::ws::UpgradeRequest;
+    ///
+    /// let request = UpgradeRequest::to("192.168.1.10", "/socket/websocket")
+    ///     .port(4000)
+    ///     .params(&[("token", "abc")]);
+    /// # let _ = request;
+    /// ```
+    pub const fn to(host: &'a str, path: &'a str) -> Self {
+        Self::new(host, path, UNSET_KEY)
+    }
+
+    /// A request for a parsed URL like [`UpgradeRequest::from_url`], without a key (see
+    /// [`UpgradeRequest::to`]).
+    ///
+    /// ```
+    /// use fawkes_core::url::Url;
+    /// use fawkes_core::ws::UpgradeRequest;
+    ///
+    /// let url = Url::parse("ws://192.168.1.10:4000/socket/websocket?token=abc").unwrap();
+    /// let request = UpgradeRequest::to_url(&url);
+    /// # let _ = request;
+    /// ```
+    pub fn to_url(url: &Url<'a>) -> Self {
+        Self::from_url(url, UNSET_KEY)
     }
 
     /// A request for a parsed URL: its [`Url::host_header`] (with the port when it is not the

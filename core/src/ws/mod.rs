@@ -18,7 +18,9 @@
 //!    large payloads are never copied.
 //! 4. [`Decoder`] parses server frames from input split at any byte. A complete message that
 //!    is contiguous in the input is returned borrowed from the input; only split input and
-//!    fragmented messages are copied into the decoder's fixed buffer.
+//!    fragmented messages are copied into the decoder's fixed buffer. A caller without a
+//!    receive buffer of its own reads straight into the decoder's ([`Decoder::spare_mut`],
+//!    [`Decoder::commit`], [`Decoder::decode_buffered`]).
 //!
 //! Every protocol violation is a [`DecodeError`] whose [`DecodeError::close_code`] is the
 //! [`CloseCode`] to send back before closing the connection.
