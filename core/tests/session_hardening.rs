@@ -5,8 +5,7 @@ mod harness;
 
 use fawkes_core::codec::{EncodeError, RawJson, Vsn};
 use fawkes_core::session::{
-    ChannelState, Client, Config, DisconnectReason, Error, ErrorCause, Event, PushRef,
-    TransportId,
+    ChannelState, Client, Config, DisconnectReason, Error, ErrorCause, Event, PushRef, TransportId,
 };
 use fawkes_core::time::Instant;
 use harness::{at, ms, Pair, Wire};
@@ -65,7 +64,7 @@ fn item_02_v1_close_of_the_old_join_after_a_duplicate_join_is_dropped() {
     pair.client.connect(pair.now);
     pair.drive();
     let room = pair.join("rooms:a"); // join ref 1
-    // A crash makes the client rejoin with a new ref; a late close for join 1 follows.
+                                     // A crash makes the client rejoin with a new ref; a late close for join 1 follows.
     pair.deliver(&Wire::Text(
         r#"{"event":"phx_error","payload":{},"ref":"1","topic":"rooms:a"}"#.into(),
     ));
@@ -154,7 +153,9 @@ fn item_04_a_late_connected_after_a_connect_timeout_is_refused() {
             transport: TransportId(1)
         }]
     );
-    pair.client.handle_connected(pair.now, TransportId(1)).unwrap();
+    pair.client
+        .handle_connected(pair.now, TransportId(1))
+        .unwrap();
     assert_eq!(
         pair.client
             .handle_disconnected(pair.now, TransportId(0), DisconnectReason::Io),

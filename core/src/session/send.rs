@@ -2,7 +2,7 @@
 //! `poll_transmit` writes (owed leaves, joins, leaves, heartbeats). A frame that cannot be
 //! encoded is failed with an event rather than left to block the ones behind it.
 
-use super::channel::{Phase, PendingPush};
+use super::channel::{PendingPush, Phase};
 use super::socket::{Beat, Socket};
 use super::{ChannelId, Client, Error, Event, PushRef, Transmit};
 use crate::codec::{self, EncodeError, OutPayload, Outgoing, RawJson};
@@ -296,7 +296,11 @@ impl<const CHANNELS: usize, const QUEUE: usize, const TOPIC: usize, const JOIN: 
         chan.rejoin_attempts = chan.rejoin_attempts.saturating_add(1);
         let at = now.saturating_add(rejoin.delay(chan.rejoin_attempts));
         chan.phase = Phase::Waiting { retry_at: Some(at) };
-        net_debug!("rejoin attempt {} in {} ms", chan.rejoin_attempts, at.saturating_since(now).as_millis());
+        net_debug!(
+            "rejoin attempt {} in {} ms",
+            chan.rejoin_attempts,
+            at.saturating_since(now).as_millis()
+        );
         self.emit(Event::RejoinScheduled { channel: id, at });
     }
 }

@@ -172,7 +172,10 @@ impl<const CHANNELS: usize, const QUEUE: usize, const TOPIC: usize, const JOIN: 
             .max_reconnect_attempts
             .is_some_and(|max| attempt > max)
         {
-            net_warn!("giving up after {} reconnect attempts", attempt.saturating_sub(1));
+            net_warn!(
+                "giving up after {} reconnect attempts",
+                attempt.saturating_sub(1)
+            );
             self.socket = Socket::Idle;
             self.emit(Event::GaveUp {
                 attempts: attempt.saturating_sub(1),

@@ -61,7 +61,12 @@ impl<const CHANNELS: usize, const QUEUE: usize, const TOPIC: usize, const JOIN: 
     }
 
     /// Puts a new channel in a free slot (or the next one).
-    pub(super) fn insert(&mut self, topic: &str, payload: RawJson<'_>, phase: Phase) -> Result<ChannelId, Error> {
+    pub(super) fn insert(
+        &mut self,
+        topic: &str,
+        payload: RawJson<'_>,
+        phase: Phase,
+    ) -> Result<ChannelId, Error> {
         let topic = String::try_from(topic).map_err(|_| Error::TopicTooLong)?;
         let join_payload =
             Vec::from_slice(payload.as_bytes()).map_err(|_| Error::JoinPayloadTooLarge)?;
@@ -96,7 +101,10 @@ impl<const CHANNELS: usize, const QUEUE: usize, const TOPIC: usize, const JOIN: 
     }
 
     /// The channel in `slot`, with its id.
-    pub(super) fn slot_mut(&mut self, slot: usize) -> Option<(ChannelId, &mut Channel<TOPIC, JOIN>)> {
+    pub(super) fn slot_mut(
+        &mut self,
+        slot: usize,
+    ) -> Option<(ChannelId, &mut Channel<TOPIC, JOIN>)> {
         let chan = self.channels.get_mut(slot)?.as_mut()?;
         let id = ChannelId {
             slot: u8::try_from(slot).ok()?,

@@ -182,7 +182,9 @@ impl Peer {
     }
 
     fn channel(&self, topic: &str) -> ServerChannel {
-        self.socket.channel(topic).expect("no such channel on the server")
+        self.socket
+            .channel(topic)
+            .expect("no such channel on the server")
     }
 
     /// `Phoenix.Channel.push/3` from the channel on `topic`.
@@ -219,7 +221,9 @@ impl Peer {
         let ok = |json: &'static str| Payload::Json(RawJson::new(json).unwrap());
         match handled.inbound {
             ServerInbound::Heartbeat if !self.answer_heartbeats => {}
-            ServerInbound::Join { channel, message, .. } => {
+            ServerInbound::Join {
+                channel, message, ..
+            } => {
                 let topic = message.topic.to_string();
                 let policy = self.join_policy.get(&topic).copied();
                 let t = match policy.unwrap_or(JoinPolicy::Accept) {
@@ -227,7 +231,11 @@ impl Peer {
                         // The recorded application's join reply: `{"topic": topic}`.
                         let response = format!(r#"{{"topic":"{topic}"}}"#);
                         let response = Payload::Json(RawJson::new(&response).unwrap());
-                        Some(self.socket.accept_join(channel, response, &mut buf).unwrap())
+                        Some(
+                            self.socket
+                                .accept_join(channel, response, &mut buf)
+                                .unwrap(),
+                        )
                     }
                     JoinPolicy::Refuse => Some(
                         self.socket
