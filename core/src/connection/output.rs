@@ -57,7 +57,7 @@ where
         }
     }
 
-    /// Encodes and frames a push to a joined or joining channel (see [`Client::push`]).
+    /// Encodes and frames a push to a joined or joining channel (see [`Client::push`](crate::session::Client::push)).
     ///
     /// If the channel's join is still queued, everything [`Connection::poll_transmit`] has
     /// queued is written first, and the returned range holds those frames followed by the
