@@ -7,7 +7,7 @@ use std::path::Path;
 use fawkes_core::ws::Key;
 
 use crate::connection::op as conn;
-use crate::session::{op, TOPICS};
+use crate::session::{attempt, op, TOPICS};
 use crate::upgrade::NONCE;
 
 /// One seed input.
@@ -182,7 +182,7 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
         // The same message in a binary-free session.
         let script = Script::new(false)
             .op(op::CONNECT, &[])
-            .op(op::CONNECTED, &[])
+            .op(op::CONNECTED, &[attempt::LATEST])
             .op(op::JOIN, &[0, 1])
             .op(op::TRANSMIT, &[0])
             .text(frame)
@@ -209,7 +209,7 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
     let lifecycle = |v1: bool| {
         Script::new(v1)
             .op(op::CONNECT, &[])
-            .op(op::CONNECTED, &[])
+            .op(op::CONNECTED, &[attempt::LATEST])
             .op(op::JOIN, &[0, 1])
             .op(op::JOIN, &[1, 0])
             .op(op::TRANSMIT, &[0])
@@ -231,9 +231,9 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
             .op(op::EVENTS, &[])
             .op(op::ADVANCE, &[0x10, 0x80])
             .op(op::TRANSMIT, &[0])
-            .op(op::DISCONNECTED, &[])
+            .op(op::DISCONNECTED, &[attempt::LATEST, 0])
             .op(op::NEXT_TIMER, &[])
-            .op(op::CONNECTED, &[])
+            .op(op::CONNECTED, &[attempt::LATEST])
             .op(op::TRANSMIT, &[3])
             .op(op::EVENTS, &[])
             .op(op::DISCONNECT, &[])
@@ -251,7 +251,7 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
     );
     let mut flood = Script::new(false)
         .op(op::CONNECT, &[])
-        .op(op::CONNECTED, &[]);
+        .op(op::CONNECTED, &[attempt::LATEST]);
     for topic in 0..5 {
         flood = flood.op(op::JOIN, &[topic, 0]);
     }
@@ -267,6 +267,96 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
         .op(op::NEXT_TIMER, &[])
         .op(op::EVENTS, &[]);
     add("session", "scripted-overflow".into(), flood.data);
+
+    // Issue 8's inputs: stale transport reports, every disconnect reason, pushes while
+    // joining, join payload updates, and frames too large for the transmit buffer.
+    let stale = Script::new(false)
+        .op(op::CONNECT, &[])
+        .op(op::JOIN, &[0, 0])
+        .op(op::CONNECTED, &[attempt::FUTURE])
+        .op(op::DISCONNECTED, &[attempt::FUTURE, 1])
+        .op(op::CONNECTED, &[attempt::LATEST])
+        .op(op::CONNECTED, &[attempt::LATEST])
+        .op(op::TRANSMIT, &[0])
+        .op(op::REPLY, &[0, 0, 0])
+        .op(op::PUSH, &[0, 0, 0, 0])
+        .op(op::DISCONNECTED, &[attempt::LATEST, 4])
+        .op(op::DISCONNECTED, &[attempt::LATEST, 0])
+        .op(op::EVENTS, &[])
+        .op(op::NEXT_TIMER, &[])
+        .op(op::CONNECTED, &[attempt::OLD])
+        .op(op::DISCONNECTED, &[attempt::OLD, 2])
+        .op(op::CONNECTED, &[attempt::LATEST])
+        .op(op::TRANSMIT, &[0])
+        .op(op::EVENTS, &[])
+        .op(op::DISCONNECT, &[])
+        .op(op::CONNECTED, &[attempt::LATEST])
+        .op(op::EVENTS, &[]);
+    add("session", "scripted-stale-transports".into(), stale.data);
+    let mut reasons = Script::new(false).op(op::CONNECT, &[]);
+    for reason in 0..u8::try_from(crate::session::REASONS.len()).expect("few") {
+        reasons = reasons
+            .op(op::CONNECTED, &[attempt::LATEST])
+            .op(op::DISCONNECTED, &[attempt::LATEST, reason])
+            .op(op::NEXT_TIMER, &[]);
+    }
+    let reasons = reasons.op(op::EVENTS, &[]);
+    add(
+        "session",
+        "scripted-disconnect-reasons".into(),
+        reasons.data,
+    );
+    let pipelined = |v1: bool| {
+        Script::new(v1)
+            .op(op::CONNECT, &[])
+            .op(op::CONNECTED, &[attempt::LATEST])
+            .op(op::JOIN, &[0, 0])
+            // Queued, not written: JoinNotSent, then written and pipelined.
+            .op(op::PUSH, &[0, 0, 0, 0])
+            .op(op::TRANSMIT, &[0])
+            .op(op::PUSH, &[0, 1, 2, 0])
+            .op(op::REPLY, &[0, 0, 0])
+            .op(op::REPLY, &[1, 0, 0])
+            .op(op::SET_JOIN_PAYLOAD, &[0, 1])
+            .op(op::SET_JOIN_PAYLOAD, &[0, 6])
+            .op(op::PUSH, &[0, 0, 0, 0])
+            .op(op::SERVER, &[0, 3, 0])
+            .op(op::EVENTS, &[])
+            .op(op::NEXT_TIMER, &[])
+            .op(op::TRANSMIT, &[0])
+            .op(op::PUSH, &[0, 0, 0, 0])
+            .op(op::LEAVE, &[0])
+            .op(op::EVENTS, &[])
+    };
+    add(
+        "session",
+        "scripted-pipelined-v2".into(),
+        pipelined(false).data,
+    );
+    add(
+        "session",
+        "scripted-pipelined-v1".into(),
+        pipelined(true).data,
+    );
+    let small = Script::new(false)
+        .op(op::CONNECT, &[])
+        .op(op::CONNECTED, &[attempt::LATEST])
+        .op(op::JOIN, &[0, 5])
+        .op(op::JOIN, &[1, 0])
+        // 40 bytes: the big join is dropped, the small one goes out.
+        .op(op::TRANSMIT, &[3])
+        .op(op::EVENTS, &[])
+        .op(op::REPLY, &[0, 0, 0])
+        .op(op::PUSH, &[1, 0, 0, 0])
+        .op(op::LEAVE, &[1])
+        .op(op::TRANSMIT, &[2])
+        .op(op::EVENTS, &[])
+        .op(op::NEXT_TIMER, &[])
+        .op(op::TRANSMIT, &[1])
+        .op(op::NEXT_TIMER, &[])
+        .op(op::NEXT_TIMER, &[])
+        .op(op::EVENTS, &[]);
+    add("session", "scripted-small-buffers".into(), small.data);
 
     // The recorded transcripts.
     let mut connection_replays = Vec::new();
@@ -287,7 +377,9 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
         let content = std::fs::read_to_string(&path).expect("readable fixture");
         let mut stream = Vec::new();
         let mut topic = None;
-        let mut script = Script::new(v1).op(op::CONNECT, &[]).op(op::CONNECTED, &[]);
+        let mut script = Script::new(v1)
+            .op(op::CONNECT, &[])
+            .op(op::CONNECTED, &[attempt::LATEST]);
         let mut http_response = None;
         for (n, line) in content.lines().enumerate() {
             let entry: serde_json::Value = serde_json::from_str(line).expect("JSON line");
@@ -365,9 +457,10 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
             .op(op::EVENTS, &[]);
         add("session", format!("{stem}-replay"), script.data);
         if let Some(response) = &http_response {
-            // The recorded upgrade answer (with the harness key's accept), then every frame
-            // the server sent, as one read split in 7-byte chunks.
-            let mut bytes = with_harness_accept(response).into_bytes();
+            // The recorded upgrade answer (the harness puts in the accept value for the key
+            // the connection drew), then every frame the server sent, as one read split in
+            // 7-byte chunks.
+            let mut bytes = response.clone().into_bytes();
             bytes.extend_from_slice(&stream);
             let mut data = vec![u8::from(v1), 0, conn::CONNECT];
             if let Some(t) = topic {
@@ -376,7 +469,7 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
             let len = u16::try_from(bytes.len())
                 .expect("short transcript")
                 .to_le_bytes();
-            data.extend_from_slice(&[conn::INPUT, len[0], len[1], 7]);
+            data.extend_from_slice(&[conn::RESPONSE, len[0], len[1], 7]);
             data.extend(bytes);
             data.extend_from_slice(&[conn::TRANSMIT, 0, conn::TRANSMIT, 0]);
             connection_replays.push(Seed {
@@ -425,6 +518,73 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
     };
     add("connection", "scripted-v2".into(), scripted(0));
     add("connection", "scripted-v1".into(), scripted(1));
+    // Issue 8: pushes behind an unwritten join, join payloads, leaves, a refused upgrade,
+    // the server's close, a heartbeat timeout, reads through `recv_buf`.
+    let issue8 = |v1: u8| {
+        let close_reason = b"going away";
+        let mut data = vec![
+            v1,
+            0,
+            conn::CONNECT,
+            conn::REFUSE,
+            0,
+            conn::ADVANCE,
+            0x01,
+            0x00,
+            conn::ACCEPT,
+            conn::JOIN,
+            0,
+            conn::PUSH,
+            0,
+            0,
+            conn::REPLY_LAST,
+            conn::SET_JOIN_PAYLOAD,
+            0,
+            1,
+            conn::SET_JOIN_PAYLOAD,
+            0,
+            2,
+            conn::JOIN,
+            1,
+            conn::TRANSMIT,
+            4,
+            conn::LEAVE,
+            0,
+            conn::TRANSMIT,
+            0,
+            conn::CLOSE,
+            0x03,
+            0xe9,
+            u8::try_from(close_reason.len()).expect("short"),
+        ];
+        data.extend_from_slice(close_reason);
+        data.extend_from_slice(&[
+            conn::TRANSMIT,
+            0,
+            conn::ADVANCE,
+            0x10,
+            0x00,
+            conn::ACCEPT,
+            conn::TRANSMIT,
+            0,
+            // 31 s: the heartbeat is due, then unanswered.
+            conn::ADVANCE,
+            0x90,
+            0x07,
+            conn::ADVANCE,
+            0x90,
+            0x07,
+            conn::TRANSMIT,
+            0,
+        ]);
+        let frame = [0x81, 0x05, b'h', b'e', b'l', b'l', b'o'];
+        data.extend_from_slice(&[conn::ADVANCE, 0x10, 0x00, conn::ACCEPT, conn::READ, 7, 0, 3]);
+        data.extend_from_slice(&frame);
+        data.extend_from_slice(&[conn::DISCONNECTED, conn::DISCONNECT]);
+        data
+    };
+    add("connection", "scripted-issue8-v2".into(), issue8(0));
+    add("connection", "scripted-issue8-v1".into(), issue8(1));
     for (name, stream) in WS_STREAMS {
         let mut data = vec![
             0,

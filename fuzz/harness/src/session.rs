@@ -8,12 +8,19 @@
 //!   join's ref;
 //! * after `handle_timeout(now)`, `poll_timeout()` is never before `now`, and when it is
 //!   `now` another `handle_timeout(now)` makes progress (no busy loop);
-//! * `pending_pushes()` stays within the push table capacity, and each push is answered at
-//!   most once (reply or timeout);
+//! * `pending_pushes()` stays within the push table capacity, each push ends at most once
+//!   (reply, timeout or abort), and none is pending while the transport is down: losing it
+//!   aborts them at once;
 //! * no event is silently dropped: every event a call must have emitted is either read from
-//!   `poll_event` or counted by `EventsLost`;
+//!   `poll_event` or counted by `EventsLost`; every loss of the transport (a report, a
+//!   timeout, `disconnect`) comes out as `Event::Disconnected` with its reason, in order;
 //! * a call that returns an error leaves the session unchanged, and errors are the ones
-//!   the documentation names for the situation.
+//!   the documentation names for the situation; in particular a transport report for an
+//!   attempt that is not the current one (an old or a future id, or a second report) is
+//!   `StaleTransport` and changes nothing;
+//! * a protocol frame that does not fit the transmit buffer is dropped with
+//!   `Event::EncodeFailed` (never with a buffer that would have held it), and the frames
+//!   behind it still go out.
 //!
 //! Input layout: an 8-byte config header, then operations (see [`op`]).
 
@@ -23,8 +30,8 @@ use fawkes_core::codec::{
     self, EncodeError, Frame, FrameKind, Outgoing, Payload, RawJson, Sender, Text, Vsn,
 };
 use fawkes_core::session::{
-    Backoff, ChannelId, ChannelState, Client, Config, Error, Event, Inbound, Jitter,
-    JOIN_PAYLOAD_CAPACITY, TOPIC_CAPACITY,
+    Backoff, ChannelId, ChannelState, Client, Config, DisconnectReason, Error, Event, Inbound,
+    Jitter, TransportId, JOIN_PAYLOAD_CAPACITY, TOPIC_CAPACITY,
 };
 use fawkes_core::time::{Duration, Instant};
 
@@ -38,7 +45,9 @@ type TestClient = Client<CHANNELS, QUEUE>;
 pub(crate) mod op {
     pub(crate) const CONNECT: u8 = 0;
     pub(crate) const DISCONNECT: u8 = 1;
+    /// `attempt: u8` (see `Harness::attempt`): `handle_connected`.
     pub(crate) const CONNECTED: u8 = 2;
+    /// `attempt: u8, reason: u8`: `handle_disconnected`.
     pub(crate) const DISCONNECTED: u8 = 3;
     /// `topic: u8, payload: u8`
     pub(crate) const JOIN: u8 = 4;
@@ -62,8 +71,32 @@ pub(crate) mod op {
     pub(crate) const TEXT: u8 = 13;
     /// `len: u16 LE, bytes`: a raw binary frame.
     pub(crate) const BINARY: u8 = 14;
-    pub(crate) const COUNT: u8 = 15;
+    /// `channel: u8, payload: u8`: `set_join_payload`.
+    pub(crate) const SET_JOIN_PAYLOAD: u8 = 15;
+    pub(crate) const COUNT: u8 = 16;
 }
+
+/// Attempt selectors for [`op::CONNECTED`] and [`op::DISCONNECTED`]: the low two bits pick
+/// the latest attempt (0 and 3), an older one (1) or one not made yet (2); the rest, how far.
+pub(crate) mod attempt {
+    pub(crate) const LATEST: u8 = 0;
+    pub(crate) const OLD: u8 = 1;
+    pub(crate) const FUTURE: u8 = 2;
+}
+
+/// The reasons [`op::DISCONNECTED`] reports (its byte modulo their count).
+pub(crate) const REASONS: [DisconnectReason; 10] = [
+    DisconnectReason::Io,
+    DisconnectReason::Closed { code: 1000 },
+    DisconnectReason::Closed { code: 1005 },
+    DisconnectReason::Closed { code: 4001 },
+    DisconnectReason::Refused { status: 403 },
+    DisconnectReason::Handshake,
+    DisconnectReason::Protocol { code: 1002 },
+    DisconnectReason::HeartbeatTimeout,
+    DisconnectReason::ConnectTimeout,
+    DisconnectReason::Requested,
+];
 
 const MAX_OPS: usize = 300;
 /// Timers further away than this are "never" for the harness (keeps clear of the end of time).
@@ -153,11 +186,14 @@ fn config(r: &mut Reader<'_>) -> Config {
     let rejoin = BACKOFFS[usize::from(r.u8()) % BACKOFFS.len()];
     let max_attempts = u32::from(r.u8() % 8);
     let jitter_percent = r.u8();
+    // Flag bits 3-5: how long a connection must stay up to reset the backoff.
+    let stable_after = Duration::from_millis(DURATIONS[usize::from(flags >> 3) % DURATIONS.len()]);
     Config {
         vsn: if flags & 1 == 1 { Vsn::V1 } else { Vsn::V2 },
         heartbeat_interval,
         timeout,
         connect_timeout,
+        stable_after,
         reconnect,
         rejoin,
         max_reconnect_attempts: (flags & 2 != 0).then_some(max_attempts),
@@ -203,10 +239,18 @@ struct Harness {
     /// Every id `join` returned (live or not), to call the API with.
     ids: Vec<ChannelId>,
     known_ids: HashSet<ChannelId>,
-    /// Pushes not yet answered by a reply or a timeout.
+    /// Pushes not yet answered by a reply, a timeout or an abort.
     outstanding: HashMap<u64, ChannelId>,
     /// Events the calls since the last drain must have emitted (a lower bound).
     expected_events: usize,
+    /// The losses of the transport since the last drain, in order: their `Disconnected`
+    /// events must come out so.
+    disconnects: Vec<DisconnectReason>,
+    /// The smallest transmit buffer since the last drain: an `EncodeFailed` needs more.
+    smallest_transmit: Option<usize>,
+    /// The latest transport attempt seen, and the latest `Event::Connect` read.
+    latest: Option<u32>,
+    last_connect: Option<u32>,
 }
 
 /// The session under an arbitrary sequence of calls, frames and timeouts.
@@ -226,6 +270,10 @@ pub fn session(data: &[u8]) {
         known_ids: HashSet::new(),
         outstanding: HashMap::new(),
         expected_events: 0,
+        disconnects: Vec::new(),
+        smallest_transmit: None,
+        latest: None,
+        last_connect: None,
     };
     for _ in 0..MAX_OPS {
         let Some(code) = r.next() else { break };
@@ -270,6 +318,34 @@ impl Harness {
         (!self.ids.is_empty()).then(|| self.ids[usize::from(selector) % self.ids.len()])
     }
 
+    /// The attempt a transport report names (see [`attempt`]).
+    fn attempt(&self, selector: u8) -> TransportId {
+        let latest = self.latest.unwrap_or(0);
+        let distance = u32::from(selector >> 2) % 3;
+        TransportId(match selector % 4 {
+            attempt::OLD => latest.saturating_sub(1 + distance),
+            attempt::FUTURE => latest + 1 + distance,
+            _ => latest,
+        })
+    }
+
+    /// Remembers the newest attempt.
+    fn saw_transport(&mut self) {
+        if let Some(TransportId(t)) = self.client.transport() {
+            assert!(
+                self.latest.is_none_or(|latest| t >= latest),
+                "transport ids count up"
+            );
+            self.latest = Some(t);
+        }
+    }
+
+    /// What the loss of the transport must emit besides `Disconnected`: an abort per push,
+    /// an error or `Left` per channel in flight.
+    fn loss_events(&self) -> usize {
+        self.client.pending_pushes() + self.channels_in_flight()
+    }
+
     fn step(&mut self, code: u8, r: &mut Reader<'_>) {
         let now = self.now;
         match code {
@@ -279,29 +355,67 @@ impl Harness {
                 }
                 self.client.connect(now);
                 assert_ne!(self.socket(), "Idle");
+                assert!(self.client.transport().is_some() || self.socket() == "Down");
             }
             op::DISCONNECT => {
                 if self.socket() != "Idle" {
-                    self.expected_events += self.channels_in_flight();
+                    self.expected_events += self.loss_events();
+                }
+                if self.client.transport_wanted() {
+                    self.expected_events += 1;
+                    self.disconnects.push(DisconnectReason::Requested);
                 }
                 self.client.disconnect(now);
                 assert_eq!(self.socket(), "Idle");
                 assert!(!self.client.is_connected());
+                assert_eq!(self.client.transport(), None);
             }
             op::CONNECTED => {
-                if !self.client.is_connected() {
-                    self.expected_events += 1;
+                let transport = self.attempt(r.u8());
+                let connecting =
+                    self.client.transport() == Some(transport) && !self.client.is_connected();
+                let before = self.snapshot();
+                match self.client.handle_connected(now, transport) {
+                    Ok(()) => {
+                        assert!(connecting, "handle_connected({transport:?}) accepted");
+                        self.expected_events += 1;
+                        assert!(self.client.is_connected());
+                        assert_eq!(self.client.transport(), Some(transport));
+                    }
+                    Err(e) => {
+                        assert_eq!(e, Error::StaleTransport);
+                        assert!(!connecting, "handle_connected({transport:?}) refused");
+                        self.unchanged(&before, "handle_connected");
+                    }
                 }
-                self.client.handle_connected(now);
-                assert!(self.client.is_connected());
             }
             op::DISCONNECTED => {
-                let socket = self.socket();
-                if socket == "Connecting" || socket == "Up" {
-                    self.expected_events += 1 + self.channels_in_flight();
+                let transport = self.attempt(r.u8());
+                let reason = REASONS[usize::from(r.u8()) % REASONS.len()];
+                let current = self.client.transport() == Some(transport);
+                let loss = self.loss_events();
+                let before = self.snapshot();
+                match self.client.handle_disconnected(now, transport, reason) {
+                    Ok(()) => {
+                        assert!(current, "handle_disconnected({transport:?}) accepted");
+                        // Disconnected, the losses, then ReconnectScheduled or GaveUp.
+                        self.expected_events += 2 + loss;
+                        self.disconnects.push(reason);
+                        assert!(!self.client.is_connected());
+                        assert_ne!(self.client.transport(), Some(transport));
+                    }
+                    Err(e) => {
+                        assert_eq!(e, Error::StaleTransport);
+                        assert!(!current, "handle_disconnected({transport:?}) refused");
+                        self.unchanged(&before, "handle_disconnected");
+                    }
                 }
-                self.client.handle_disconnected(now);
-                assert!(!self.client.is_connected());
+            }
+            op::SET_JOIN_PAYLOAD => {
+                let (channel, payload) = (r.u8(), r.u8());
+                if let Some(id) = self.pick_id(channel) {
+                    self.set_join_payload(id, &join_payload(payload));
+                }
             }
             op::JOIN => {
                 let topic = TOPICS[usize::from(r.u8()) % TOPICS.len()];
@@ -364,6 +478,7 @@ impl Harness {
             }
             _ => unreachable!(),
         }
+        self.saw_transport();
     }
 
     /// Invariants that hold between any two calls.
@@ -371,12 +486,25 @@ impl Harness {
         let pending = self.client.pending_pushes();
         assert!(pending <= QUEUE, "{pending} pending pushes");
         assert!(pending <= self.outstanding.len());
+        if !self.client.is_connected() {
+            assert_eq!(pending, 0, "pushes pending while the transport is down");
+        }
+        assert_eq!(
+            self.client.transport_wanted(),
+            self.client.transport().is_some()
+        );
         let live: Vec<ChannelId> = self.client.channels().map(|(id, _)| id).collect();
         assert!(live.len() <= CHANNELS);
         for (id, topic) in self.client.channels() {
             assert!(self.known_ids.contains(&id));
             assert_eq!(self.client.find(topic), Some(id), "topics are unique");
             assert!(self.client.channel_state(id).is_some());
+            let payload = self.client.join_payload(id).expect("live channel");
+            assert_eq!(
+                Some(payload.as_bytes()),
+                self.join_payloads.get(topic).map(String::as_bytes),
+                "the join payload of {topic:?}"
+            );
         }
     }
 
@@ -436,15 +564,47 @@ impl Harness {
         }
     }
 
+    fn set_join_payload(&mut self, id: ChannelId, payload: &str) {
+        let json = RawJson::new(payload).expect("valid payload");
+        let topic = self.client.topic(id).map(str::to_owned);
+        let before = self.snapshot();
+        match self.client.set_join_payload(id, json) {
+            Ok(()) => {
+                let topic = topic.expect("a live channel");
+                assert!(payload.len() <= JOIN_PAYLOAD_CAPACITY);
+                assert_eq!(
+                    self.client.join_payload(id).map(|p| p.as_bytes()),
+                    Some(payload.as_bytes())
+                );
+                self.join_payloads.insert(topic, payload.to_owned());
+            }
+            Err(e) => {
+                let mut applicable = Vec::new();
+                if payload.len() > JOIN_PAYLOAD_CAPACITY {
+                    applicable.push(Error::JoinPayloadTooLarge);
+                }
+                if topic.is_none() {
+                    applicable.push(Error::UnknownChannel);
+                }
+                assert!(applicable.contains(&e), "set_join_payload: {e:?}");
+                self.unchanged(&before, "set_join_payload");
+            }
+        }
+    }
+
     fn leave(&mut self, id: ChannelId) {
         let state = self.client.channel_state(id);
         let connected = self.client.is_connected();
+        let pending = self.client.pending_pushes();
         let before = self.snapshot();
         match self.client.leave(self.now, id) {
             Ok(()) => {
                 assert!(state.is_some());
                 match self.client.channel_state(id) {
-                    None => self.expected_events += 1,
+                    // Left, and an abort for each of its pushes.
+                    None => {
+                        self.expected_events += 1 + pending - self.client.pending_pushes();
+                    }
                     Some(after) => {
                         assert_eq!(after, ChannelState::Leaving);
                         assert!(connected);
@@ -460,6 +620,10 @@ impl Harness {
     }
 
     fn push(&mut self, id: ChannelId, event: u8, payload: u8, buffer: usize) {
+        self.push_once(id, event, payload, buffer, true);
+    }
+
+    fn push_once(&mut self, id: ChannelId, event: u8, payload: u8, buffer: usize, retry: bool) {
         let event = EVENTS[usize::from(event) % EVENTS.len()];
         let long_event = "e".repeat(300);
         let event = if payload & 8 != 0 { &long_event } else { event };
@@ -482,9 +646,11 @@ impl Harness {
             let json = RawJson::new(std::str::from_utf8(bytes).expect("utf8")).expect("json");
             self.client.push(self.now, id, event, json, &mut out)
         };
+        let live = matches!(state, Some(ChannelState::Joined | ChannelState::Joining));
         match result {
             Ok((push_ref, transmit)) => {
-                assert_eq!(state, Some(ChannelState::Joined));
+                // Joined, or joining with the join written: pipelined under its join ref.
+                assert!(live, "push accepted in {state:?}");
                 assert!(connected && pending < QUEUE);
                 assert_eq!(self.client.pending_pushes(), pending + 1);
                 assert!(transmit.len <= out.len());
@@ -509,54 +675,56 @@ impl Harness {
             }
             Err(e) => {
                 self.unchanged(&before, "push");
-                match state {
-                    None => assert_eq!(e, Error::UnknownChannel),
-                    Some(s) if s != ChannelState::Joined || !connected => {
-                        assert_eq!(e, Error::NotJoined)
+                match e {
+                    Error::UnknownChannel => assert_eq!(state, None),
+                    Error::NotJoined => assert!(
+                        state.is_some() && (!connected || !live),
+                        "NotJoined in {state:?}"
+                    ),
+                    Error::JoinNotSent => {
+                        assert!(connected && state == Some(ChannelState::Joining));
+                        if retry {
+                            // Once the join is written the push is pipelined behind it.
+                            self.transmit(4096);
+                            self.push_once(id, 0, payload, buffer, false);
+                        } else {
+                            panic!("JoinNotSent after poll_transmit wrote everything");
+                        }
                     }
-                    Some(_) if pending == QUEUE => assert_eq!(e, Error::TooManyPendingPushes),
-                    Some(_) => match e {
-                        Error::Encode(EncodeError::BufferTooSmall { required }) => {
-                            assert!(required > buffer);
-                            // The size it asked for is enough.
-                            self.push(id, 0, payload, required.max(4096));
-                        }
-                        Error::Encode(EncodeError::BinaryInV1) => {
-                            assert!(binary && self.vsn == Vsn::V1)
-                        }
-                        Error::Encode(EncodeError::FieldTooLong { len, .. }) => {
-                            assert!(binary && len > 255)
-                        }
-                        other => panic!("push failed: {other:?}"),
-                    },
+                    _ if !connected || !live => panic!("push in {state:?} failed with {e:?}"),
+                    Error::TooManyPendingPushes => assert_eq!(pending, QUEUE),
+                    _ if pending == QUEUE => panic!("push with a full table: {e:?}"),
+                    Error::Encode(EncodeError::BufferTooSmall { required }) => {
+                        assert!(required > buffer);
+                        // The size it asked for is enough.
+                        self.push_once(id, 0, payload, required.max(4096), retry);
+                    }
+                    Error::Encode(EncodeError::BinaryInV1) => {
+                        assert!(binary && self.vsn == Vsn::V1)
+                    }
+                    Error::Encode(EncodeError::FieldTooLong { len, .. }) => {
+                        assert!(binary && len > 255)
+                    }
+                    other => panic!("push failed: {other:?}"),
                 }
             }
         }
     }
 
     fn transmit(&mut self, buffer: usize) {
+        self.smallest_transmit = Some(self.smallest_transmit.map_or(buffer, |s| s.min(buffer)));
         for _ in 0..4 * CHANNELS + 4 {
             let mut out = vec![0u8; buffer];
-            let before = self.snapshot();
-            match self.client.poll_transmit(self.now, &mut out) {
-                Ok(None) => return,
-                Ok(Some(transmit)) => {
-                    assert!(self.client.is_connected());
-                    assert!(transmit.len <= out.len());
-                    self.wrote(&out[..transmit.len], transmit.kind, Expect::Protocol);
-                }
-                Err(Error::Encode(EncodeError::BufferTooSmall { required })) => {
-                    self.unchanged(&before, "poll_transmit");
-                    assert!(required > buffer);
-                    let mut out = vec![0u8; required];
-                    let Ok(Some(transmit)) = self.client.poll_transmit(self.now, &mut out) else {
-                        panic!("poll_transmit wanted {required} bytes, then wrote nothing");
-                    };
-                    assert_eq!(transmit.len, required);
-                    self.wrote(&out[..transmit.len], transmit.kind, Expect::Protocol);
-                }
-                Err(e) => panic!("poll_transmit: {e:?}"),
-            }
+            let pending = self.client.pending_pushes();
+            let written = self.client.poll_transmit(self.now, &mut out);
+            // A leave that could not be encoded completes, aborting its channel's pushes.
+            self.expected_events += pending - self.client.pending_pushes();
+            let Some(transmit) = written else {
+                return;
+            };
+            assert!(self.client.is_connected());
+            assert!(transmit.len <= out.len());
+            self.wrote(&out[..transmit.len], transmit.kind, Expect::Protocol);
         }
         panic!("poll_transmit never runs dry");
     }
@@ -637,11 +805,26 @@ impl Harness {
 
     fn handle_timeout(&mut self) {
         let before = self.client.pending_pushes();
+        let transport = self.client.transport();
+        let was_up = self.client.is_connected();
+        let in_flight = self.channels_in_flight();
         self.client.handle_timeout(self.now);
         let after = self.client.pending_pushes();
         assert!(after <= before);
-        // Each push that left the table without a reply timed out: one event each.
+        // Each push that left the table without a reply timed out or was aborted: one event
+        // each.
         self.expected_events += before - after;
+        if transport.is_some() && self.client.transport() != transport {
+            // A connect or heartbeat timeout: Disconnected, the channels, then
+            // ReconnectScheduled or GaveUp.
+            self.expected_events += 2 + in_flight;
+            self.disconnects.push(if was_up {
+                DisconnectReason::HeartbeatTimeout
+            } else {
+                DisconnectReason::ConnectTimeout
+            });
+        }
+        self.saw_transport();
     }
 
     /// `handle_timeout(now)`, then the timer invariants.
@@ -669,12 +852,17 @@ impl Harness {
         let mut got = 0usize;
         let mut lost = 0usize;
         let mut first = true;
+        let mut disconnects = Vec::new();
         while let Some(event) = self.client.poll_event() {
             match event {
                 Event::EventsLost(n) => {
                     assert!(first, "EventsLost after other events");
                     assert!(n > 0);
                     lost += n as usize;
+                }
+                Event::Disconnected { reason } => {
+                    got += 1;
+                    disconnects.push(reason);
                 }
                 other => {
                     got += 1;
@@ -689,7 +877,18 @@ impl Harness {
             "{} events due, {got} read, {lost} reported lost",
             self.expected_events
         );
+        // The queue keeps the first events: those lost are the last ones.
+        let expected = std::mem::take(&mut self.disconnects);
+        if lost == 0 {
+            assert_eq!(disconnects, expected, "the Disconnected events");
+        } else {
+            assert!(
+                expected.starts_with(&disconnects),
+                "Disconnected events {disconnects:?}, expected a prefix of {expected:?}"
+            );
+        }
         self.expected_events = 0;
+        self.smallest_transmit = None;
     }
 
     fn check_event(&mut self, event: Event) {
@@ -709,13 +908,44 @@ impl Harness {
                     "timeout of a push answered already, or never made"
                 );
             }
+            Event::PushAborted { channel, push, .. } => {
+                assert_eq!(
+                    self.outstanding.remove(&push.0),
+                    Some(channel),
+                    "abort of a push answered already, or never made"
+                );
+            }
+            Event::EncodeFailed { channel, error } => {
+                if let Some(id) = channel {
+                    assert!(known(&id), "{event:?}");
+                }
+                let smallest = self
+                    .smallest_transmit
+                    .expect("EncodeFailed without a poll_transmit");
+                match error {
+                    EncodeError::BufferTooSmall { required } => assert!(
+                        required > smallest,
+                        "dropped a frame of {required} bytes; the buffer had {smallest}"
+                    ),
+                    other => panic!("a protocol frame failed to encode: {other:?}"),
+                }
+            }
+            Event::Connect { transport } => {
+                assert!(
+                    self.latest.is_some_and(|latest| transport.0 <= latest),
+                    "Connect for {transport:?}, latest seen {:?}",
+                    self.latest
+                );
+                assert!(
+                    self.last_connect.is_none_or(|last| transport.0 > last),
+                    "attempt ids are not reused"
+                );
+                self.last_connect = Some(transport.0);
+            }
             Event::ReconnectScheduled { attempt, .. } => assert!(attempt >= 1),
-            Event::Connect
-            | Event::Connected
-            | Event::ConnectTimeout
-            | Event::HeartbeatTimeout
-            | Event::GaveUp { .. } => {}
-            Event::EventsLost(_) => unreachable!(),
+            Event::Connected | Event::GaveUp { .. } => {}
+            Event::Disconnected { .. } | Event::EventsLost(_) => unreachable!(),
+            other => panic!("an event the harness does not know: {other:?}"),
         }
     }
 
@@ -724,7 +954,12 @@ impl Harness {
     fn feed(&mut self, frame: Frame<'_>) {
         let connected = self.client.is_connected();
         let before = self.snapshot();
+        let pending = self.client.pending_pushes();
         let result = self.client.handle_frame(self.now, frame);
+        // Pushes that left the table: one answered below, the others aborted (their channel
+        // closed or was left), one event each.
+        let answered = usize::from(matches!(result, Ok(Some(Inbound::Reply { .. }))));
+        self.expected_events += pending - self.client.pending_pushes() - answered;
         let inbound = match result {
             Err(Error::Decode(_)) => {
                 self.unchanged(&before, "handle_frame");
@@ -771,6 +1006,7 @@ impl Harness {
                     "reply to a push answered already, or never made"
                 );
             }
+            other => panic!("an inbound message the harness does not know: {other:?}"),
         }
     }
 

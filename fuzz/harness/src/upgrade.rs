@@ -56,10 +56,12 @@ pub fn upgrade_response(data: &[u8]) {
                 }
             };
             assert_eq!(plain.parse_response(data), expect(selected.is_none()));
-            assert_eq!(
-                with_token.parse_response(data),
-                expect(matches!(selected, None | Some("phoenix")))
-            );
+            // With a token the server must select `phoenix` (spec §1.6, §6.3).
+            let token_expect = match selected {
+                None => Err(HandshakeError::MissingSubprotocol),
+                other => expect(other == Some("phoenix")),
+            };
+            assert_eq!(with_token.parse_response(data), token_expect);
             assert_eq!(
                 with_header.parse_response(data),
                 expect(matches!(selected, None | Some("chat" | "v2.fawkes")))
