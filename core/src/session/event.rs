@@ -160,8 +160,9 @@ pub enum Event {
         /// The push.
         push: PushRef,
     },
-    /// A push will get no reply: the connection dropped, or its channel crashed, closed or
-    /// was left before the server answered.
+    /// A push will get no reply: the connection dropped, or its channel closed or was left
+    /// before the server answered. (After a crash pushes stay pending: those the server saw
+    /// after it get an "unmatched topic" reply, the others time out.)
     PushAborted {
         /// The channel it was pushed to.
         channel: ChannelId,

@@ -25,9 +25,13 @@ impl<const CHANNELS: usize, const QUEUE: usize, const TOPIC: usize, const JOIN: 
             .flatten()
             .filter_map(|c| match c.phase {
                 Phase::Waiting { retry_at } if connected => retry_at,
-                Phase::Joining { deadline, .. } | Phase::Leaving { deadline, .. } if connected => {
-                    Some(deadline)
-                }
+                Phase::Joining { deadline, .. } if connected => Some(deadline),
+                // A leave times out once written: until then it still owes its phx_leave.
+                Phase::Leaving {
+                    leave_ref: Some(_),
+                    deadline,
+                    ..
+                } if connected => Some(deadline),
                 _ => None,
             });
         let pushes = self.pushes.iter().map(|p| p.deadline);
@@ -96,7 +100,11 @@ impl<const CHANNELS: usize, const QUEUE: usize, const TOPIC: usize, const JOIN: 
                     self.emit(Event::JoinTimeout(id));
                     self.schedule_rejoin(now, id);
                 }
-                Phase::Leaving { deadline, .. } if deadline <= now => {
+                Phase::Leaving {
+                    leave_ref: Some(_),
+                    deadline,
+                    ..
+                } if deadline <= now => {
                     self.remove(id);
                     self.emit(Event::Left(id));
                 }
