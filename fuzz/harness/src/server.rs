@@ -6,8 +6,9 @@
 //! * everything the socket writes decodes as a server frame of the connection's serializer;
 //!   every reply answers a ref that was received (and its join ref, if any, is one received),
 //!   and `phx_close`/`phx_error` carry a join ref that was received, as both refs;
-//! * at most the channel limit is held (`min(max_channels, capacity)`), and a joined topic is
-//!   what `is_joined` says;
+//! * at most the channel limit is held (`min(max_channels, capacity)`), a joined topic is
+//!   what `is_joined` says, and every channel's topic is still the one its join carried (the
+//!   packed text arena moves text around);
 //! * a rejected frame or call (join pending, frames queued, closed, buffer too small, unknown
 //!   or unjoined channel) changes nothing (the whole `Debug` state is compared), and a frame
 //!   is rejected with `TransmitPending` exactly when frames are queued;
@@ -16,7 +17,7 @@
 //!
 //! Input layout: a config byte, then operations (see [`op`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use fawkes_core::codec::{self, Frame, Payload, RawJson, Sender, Text, Vsn};
 use fawkes_core::server::{ChannelId, Config, Error, Inbound, Socket, CHANNEL_CRASH, JOIN_CRASHED};
@@ -119,6 +120,8 @@ struct Harness {
     events: Vec<(ChannelId, Option<String>)>,
     /// Channels the app has seen.
     channels: Vec<ChannelId>,
+    /// Each joining channel's topic, as the join carried it.
+    topics: HashMap<ChannelId, String>,
 }
 
 fn chars(text: Option<Text<'_>>) -> Option<String> {
@@ -182,6 +185,17 @@ impl Harness {
         for (id, topic) in self.socket.channels() {
             assert_eq!(self.socket.channel(topic), Some(id));
             assert!(self.socket.is_joined(topic));
+            assert_eq!(
+                Some(topic),
+                self.topics.get(&id).map(String::as_str),
+                "topic text moved"
+            );
+        }
+        if let Some(id) = self.socket.pending_join() {
+            assert_eq!(
+                self.socket.topic(id),
+                self.topics.get(&id).map(String::as_str)
+            );
         }
         if self.socket.close_code().is_some() {
             assert_eq!(self.socket.poll_timeout(), None);
@@ -244,6 +258,7 @@ impl Harness {
                         self.join_refs.insert(empty(message.join_ref));
                         self.join_refs.insert(empty(message.msg_ref));
                         self.channels.push(channel);
+                        self.topics.insert(channel, message.topic.chars().collect());
                     }
                     Inbound::Event { channel, message } => {
                         self.events.push((channel, empty(message.msg_ref)));
@@ -301,6 +316,7 @@ pub fn server(data: &[u8]) {
         any_join_refs: HashSet::new(),
         events: Vec::new(),
         channels: Vec::new(),
+        topics: HashMap::new(),
     };
     for _ in 0..MAX_OPS {
         let Some(code) = r.next() else { break };
