@@ -843,7 +843,7 @@ fn storage_is_packed_and_sized_per_connection() {
     let mut p = Peer::<8, 96>::v2();
     let long = "x".repeat(80);
     p.joined(&format!(r#"["1","1","{long}","phx_join",{{}}]"#));
-    assert_eq!(p.socket.bytes_used(), 82);
+    assert_eq!(p.socket.bytes_used(), 83);
     assert_eq!(
         p.text(r#"["2","2","rooms:too-long-now","phx_join",{}]"#).0,
         Got::TooMany
@@ -865,7 +865,7 @@ fn storage_is_packed_and_sized_per_connection() {
         p.reply(ids[2], "9", "ok", "{}"),
         r#"["2","9","rooms:ccc","phx_reply",{"response":{},"status":"ok"}]"#
     );
-    assert_eq!(p.socket.bytes_used(), "rooms:bbrooms:ccc".len() + 6);
+    assert_eq!(p.socket.bytes_used(), "rooms:bbrooms:ccc".len() + 6 + 2);
 }
 
 // ----- fan-out ----------------------------------------------------------------------------------
@@ -1010,4 +1010,34 @@ fn auth_token_subprotocol() {
     assert_eq!(connect::other_protocols(two).count(), 2);
     assert_eq!(AuthToken::from_header("phoenix"), AuthToken::Absent);
     assert_eq!(AuthToken::Absent.decode_into(&mut out), None);
+}
+
+#[test]
+fn empty_topics_and_null_refs_keep_every_channel_text_intact() {
+    // An entry with no text at all must not be confused with its neighbour when text moves.
+    let mut p = Peer::<4, 128>::v2();
+    let a = p.joined(r#"["1","1","rooms:aaaa","phx_join",{}]"#);
+    let empty = p.joined(r#"[null,null,"","phx_join",{}]"#);
+    let b = p.joined(r#"["3","3","b","phx_join",{}]"#);
+    p.text(r#"["3","4","b","phx_leave",{}]"#);
+    let (Got::Join(e2, Some(replaced)), _) = p.text(r#"["5","5","","phx_join",{}]"#) else {
+        panic!()
+    };
+    assert_eq!(replaced, empty);
+    p.accept(e2, "{}");
+    assert_eq!(p.socket.topic(a), Some("rooms:aaaa"));
+    assert_eq!(p.socket.topic(e2), Some(""));
+    assert_eq!(p.socket.topic(b), None);
+    assert_eq!(
+        p.reply(a, "9", "ok", "{}"),
+        r#"["1","9","rooms:aaaa","phx_reply",{"response":{},"status":"ok"}]"#
+    );
+    assert_eq!(
+        p.reply(e2, "9", "ok", "{}"),
+        r#"["5","9","","phx_reply",{"response":{},"status":"ok"}]"#
+    );
+    let c = p.joined(r#"["6","6","rooms:c","phx_join",{}]"#);
+    p.text(r#"["1","7","rooms:aaaa","phx_leave",{}]"#);
+    assert_eq!(p.socket.topic(c), Some("rooms:c"));
+    assert_eq!(p.socket.topic(e2), Some(""));
 }

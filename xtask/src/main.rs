@@ -166,7 +166,7 @@ fn bench(extra: &[String]) -> Result<(), String> {
 // corpus file on stable as part of `cargo test --workspace` above. See FUZZING.md.
 
 /// The cargo-fuzz targets, as listed in `fuzz/Cargo.toml` and `fuzz/harness/src/lib.rs`.
-const FUZZ_TARGETS: [&str; 8] = [
+const FUZZ_TARGETS: [&str; 9] = [
     "v2_text",
     "v1_text",
     "v2_binary",
@@ -175,6 +175,7 @@ const FUZZ_TARGETS: [&str; 8] = [
     "upgrade_response",
     "session",
     "connection",
+    "server",
 ];
 
 /// Seconds per target for `cargo xtask fuzz` without `--seconds`.

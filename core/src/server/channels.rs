@@ -1,7 +1,9 @@
 //! The channel table of one connection: a small fixed array of entries, with every topic and
 //! ref packed into one byte arena.
 //!
-//! An entry is a few bytes of metadata; its text (topic, join ref, the join's
+//! An entry is a few bytes of metadata; its text, after one marker byte that keeps every
+//! entry's place in the arena distinct (an entry with an empty topic and null refs would
+//! otherwise share its start with a neighbour), (topic, join ref, the join's
 //! own ref and, after a duplicate join, the replaced join's ref) lives back to back in the
 //! arena, so a connection pays for the topics it joined, not for the longest topic times the
 //! channel limit. Removing an entry moves the text after it down (at most the arena size, no
@@ -39,8 +41,8 @@ pub(crate) enum Phase {
     Dead,
 }
 
-/// One channel. Its text in the arena, from `start`: topic, join ref, join's ref, old join
-/// ref (after a duplicate join, until the old join's `phx_close` is written).
+/// One channel. Its text in the arena, from `start`: the marker byte, topic, join ref, join's
+/// ref, old join ref (after a duplicate join, until the old join's `phx_close` is written).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
     pub(crate) generation: u16,
@@ -136,19 +138,18 @@ impl<const N: usize, const BYTES: usize> Table<N, BYTES> {
     }
 
     pub(crate) fn topic(&self, e: &Entry) -> &str {
-        let start = usize::from(e.start);
-        self.str_at(start, e.topic_len)
+        self.str_at(text_start(e), e.topic_len)
     }
 
     /// The join ref the client sent on `phx_join` (`None` for `null`).
     pub(crate) fn join_ref(&self, e: &Entry) -> Option<Text<'_>> {
-        let at = usize::from(e.start).saturating_add(usize::from(e.topic_len));
+        let at = text_start(e).saturating_add(usize::from(e.topic_len));
         self.text_at(at, e.join_len, e.join_form)
     }
 
     /// The `phx_join`'s own ref.
     pub(crate) fn join_msg_ref(&self, e: &Entry) -> Option<Text<'_>> {
-        let at = usize::from(e.start)
+        let at = text_start(e)
             .saturating_add(usize::from(e.topic_len))
             .saturating_add(usize::from(e.join_len));
         self.text_at(at, e.ref_len, e.ref_form)
@@ -156,7 +157,7 @@ impl<const N: usize, const BYTES: usize> Table<N, BYTES> {
 
     /// The replaced join's ref, while its `phx_close` is queued.
     pub(crate) fn old_join_ref(&self, e: &Entry) -> Option<Text<'_>> {
-        let at = usize::from(e.start)
+        let at = text_start(e)
             .saturating_add(usize::from(e.topic_len))
             .saturating_add(usize::from(e.join_len))
             .saturating_add(usize::from(e.ref_len));
@@ -208,8 +209,8 @@ impl<const N: usize, const BYTES: usize> Table<N, BYTES> {
         join_ref: Option<Text<'_>>,
         msg_ref: Option<Text<'_>>,
     ) -> usize {
-        topic
-            .len()
+        MARKER
+            .saturating_add(topic.len())
             .saturating_add(stored_len(join_ref))
             .saturating_add(stored_len(msg_ref))
     }
@@ -228,6 +229,7 @@ impl<const N: usize, const BYTES: usize> Table<N, BYTES> {
             return None;
         }
         let start16 = u16::try_from(start).ok()?;
+        self.arena.push(0).ok()?;
         let topic_len = self.append(Some(topic))?;
         let join_len = self.append(join_ref)?;
         let ref_len = self.append(msg_ref)?;
@@ -270,7 +272,7 @@ impl<const N: usize, const BYTES: usize> Table<N, BYTES> {
         if !self.arena_room(extra) {
             return None;
         }
-        let topic_end = usize::from(e.start).saturating_add(usize::from(e.topic_len));
+        let topic_end = text_start(&e).saturating_add(usize::from(e.topic_len));
         let ref_at = topic_end.saturating_add(usize::from(e.join_len));
         // [topic][old join][old ref] -> [topic][old join] -> [topic][new join][new ref][old join]
         self.remove_range(id.slot, ref_at, usize::from(e.ref_len));
@@ -305,7 +307,7 @@ impl<const N: usize, const BYTES: usize> Table<N, BYTES> {
         let Some(e) = self.get(id).copied() else {
             return;
         };
-        let at = usize::from(e.start)
+        let at = text_start(&e)
             .saturating_add(usize::from(e.topic_len))
             .saturating_add(usize::from(e.join_len))
             .saturating_add(usize::from(e.ref_len));
@@ -322,7 +324,8 @@ impl<const N: usize, const BYTES: usize> Table<N, BYTES> {
         let Some(e) = self.get(id).copied() else {
             return;
         };
-        let len = usize::from(e.topic_len)
+        let len = MARKER
+            .saturating_add(usize::from(e.topic_len))
             .saturating_add(usize::from(e.join_len))
             .saturating_add(usize::from(e.ref_len))
             .saturating_add(usize::from(e.old_len));
@@ -377,6 +380,14 @@ impl<const N: usize, const BYTES: usize> Table<N, BYTES> {
             }
         }
     }
+}
+
+/// The marker byte before each entry's text.
+const MARKER: usize = 1;
+
+/// Where an entry's topic starts, after its marker.
+fn text_start(e: &Entry) -> usize {
+    usize::from(e.start).saturating_add(MARKER)
 }
 
 /// Writes a text's characters at the start of `buf`, returning their length.

@@ -601,6 +601,11 @@ impl<const CHANNELS: usize, const BYTES: usize> Socket<CHANNELS, BYTES> {
         Ok(Some(sent))
     }
 
+    /// Whether [`Socket::poll_transmit`] has a frame to write (frames are refused until not).
+    pub fn has_transmit(&self) -> bool {
+        self.close.is_none() && self.queued().is_some()
+    }
+
     /// The queued frame to write next: the channel, and whether it is its own (or the
     /// replaced join's) lifecycle frame. A replaced join's close waits for the new join's
     /// decision, so that the reply goes first.

@@ -16,6 +16,7 @@ mod connection;
 mod oracle;
 mod round_trip;
 pub mod seeds;
+mod server;
 mod session;
 mod text;
 mod upgrade;
@@ -24,6 +25,7 @@ mod ws;
 pub use binary::v2_binary;
 pub use connection::connection;
 pub use round_trip::round_trip;
+pub use server::server;
 pub use session::session;
 pub use text::{v1_text, v2_text};
 pub use upgrade::upgrade_response;
@@ -42,4 +44,5 @@ pub const TARGETS: &[Target] = &[
     ("upgrade_response", upgrade_response),
     ("session", session),
     ("connection", connection),
+    ("server", server),
 ];

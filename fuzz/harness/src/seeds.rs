@@ -7,6 +7,7 @@ use std::path::Path;
 use fawkes_core::ws::Key;
 
 use crate::connection::op as conn;
+use crate::server::{message_op, op as srv};
 use crate::session::{attempt, op, TOPICS};
 use crate::upgrade::NONCE;
 
@@ -360,6 +361,7 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
 
     // The recorded transcripts.
     let mut connection_replays = Vec::new();
+    let mut server_replays: Vec<(String, bool, Vec<ClientFrame>)> = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(fixtures)
         .expect("fixtures folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -381,6 +383,7 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
             .op(op::CONNECT, &[])
             .op(op::CONNECTED, &[attempt::LATEST]);
         let mut http_response = None;
+        let mut client_frames = Vec::new();
         for (n, line) in content.lines().enumerate() {
             let entry: serde_json::Value = serde_json::from_str(line).expect("JSON line");
             let field = |k: &str| entry.get(k).and_then(|v| v.as_str()).map(str::to_owned);
@@ -412,6 +415,9 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
                         format!("{name}-{dir}"),
                         text.clone().into_bytes(),
                     );
+                    if dir == "c2s" {
+                        client_frames.push(ClientFrame::Text(text.clone()));
+                    }
                     if dir == "c2s" && topic.is_none() {
                         let t = TOPICS.iter().find(|t| !t.is_empty() && text.contains(*t));
                         if let Some(t) = t {
@@ -428,6 +434,9 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
                 (dir @ ("c2s" | "s2c"), Some("binary")) => {
                     let bytes = hex(&field("hex").expect("hex"));
                     add("v2_binary", format!("{name}-{dir}"), bytes.clone());
+                    if dir == "c2s" {
+                        client_frames.push(ClientFrame::Binary(bytes.clone()));
+                    }
                     if dir == "s2c" {
                         script = script.binary(&bytes);
                     }
@@ -451,6 +460,7 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
             split.extend_from_slice(&stream);
             add("ws_decoder", format!("{stem}-stream-split"), split);
         }
+        server_replays.push((stem.clone(), v1, client_frames));
         let script = script
             .op(op::EVENTS, &[])
             .op(op::NEXT_TIMER, &[])
@@ -607,6 +617,19 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
         add(seed.target, seed.name, seed.data);
     }
 
+    // The server socket: every transcript's client frames with the recorded app's decisions,
+    // then scripted paths (limits, duplicate joins, crashes, the idle timeout).
+    for (stem, v1, frames) in &server_replays {
+        add(
+            "server",
+            format!("{stem}-replay"),
+            server_replay(*v1, frames),
+        );
+    }
+    for (name, data) in server_scripts() {
+        add("server", name.into(), data);
+    }
+
     // round_trip reads `arbitrary` structures: a few byte patterns to start from.
     for (i, seed) in [
         &b""[..],
@@ -620,4 +643,145 @@ pub fn all(fixtures: &Path) -> Vec<Seed> {
         add("round_trip", format!("start-{i}"), seed.to_vec());
     }
     seeds
+}
+
+/// A client frame of a transcript.
+enum ClientFrame {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// A `server` input replaying a transcript's client frames, deciding as the recorded app
+/// does (`tests/fixtures/README.md`), and writing queued frames after each.
+fn server_replay(v1: bool, frames: &[ClientFrame]) -> Vec<u8> {
+    // Config: V1 bit, limit 100, 60 s idle, routes `rooms:*` and `phoenix`.
+    let mut data = vec![u8::from(v1) | 16];
+    for frame in frames {
+        let (op, bytes) = match frame {
+            ClientFrame::Text(text) => (srv::TEXT, text.as_bytes()),
+            ClientFrame::Binary(bytes) => (srv::BINARY, bytes.as_slice()),
+        };
+        data.push(op);
+        data.extend_from_slice(&u16::try_from(bytes.len()).expect("short").to_le_bytes());
+        data.extend_from_slice(bytes);
+        let text = String::from_utf8_lossy(bytes);
+        if text.contains("phx_join") {
+            let decision = if text.contains("deny") {
+                srv::REFUSE
+            } else {
+                srv::ACCEPT
+            };
+            data.extend_from_slice(&[decision, 2, 0]);
+        } else if text.contains("\"crash\"") {
+            data.extend_from_slice(&[srv::CRASH, 255]);
+        } else if text.contains("\"close\"") {
+            data.extend_from_slice(&[srv::CLOSE, 255]);
+        } else if !text.contains("noreply") && !text.contains("heartbeat") {
+            data.extend_from_slice(&[srv::REPLY, 255, 0, 0, 0, srv::PUSH, 255, 0, 0]);
+        }
+        data.extend_from_slice(&[srv::TRANSMIT, 0]);
+    }
+    data.extend_from_slice(&[srv::ADVANCE, 0x3c, 0x80, srv::TRANSMIT, 0]);
+    data
+}
+
+/// Scripted `server` inputs.
+fn server_scripts() -> Vec<(&'static str, Vec<u8>)> {
+    let join = |topic: u8, r: u8| message_op(0, r, r, topic, 0, 0);
+    let mut scripts = Vec::new();
+    // Duplicate join, accepted then refused; leave; stale leave; crash and close.
+    let mut dup = vec![0u8];
+    for step in [
+        &join(0, 1)[..],
+        &[srv::ACCEPT, 0, 0],
+        &join(0, 2),
+        &[srv::ACCEPT, 2, 0, srv::TRANSMIT, 0],
+        &message_op(0, 1, 3, 0, 3, 4),
+        &[srv::REPLY, 0, 0, 0, 0],
+        &message_op(0, 1, 3, 0, 1, 0),
+        &join(0, 3),
+        &[srv::REFUSE, 1, 0, srv::TRANSMIT, 0],
+        &join(1, 7),
+        &[
+            srv::ACCEPT,
+            0,
+            0,
+            srv::PUSH,
+            1,
+            1,
+            0,
+            srv::CRASH,
+            1,
+            srv::TRANSMIT,
+            0,
+        ],
+        &message_op(0, 4, 5, 1, 3, 0),
+        &join(2, 2),
+        &[
+            srv::ACCEPT,
+            0,
+            0,
+            srv::CLOSE,
+            2,
+            srv::TRANSMIT,
+            2,
+            srv::TRANSMIT,
+            0,
+        ],
+        &message_op(0, 2, 3, 2, 1, 0),
+        &message_op(0, 0, 3, 3, 2, 0),
+    ] {
+        dup.extend_from_slice(step);
+    }
+    scripts.push(("scripted-duplicate-join", dup));
+    // The limit (max 1 channel), binary and V1 forms, frames while a join is pending.
+    let mut limit = vec![2u8];
+    for step in [
+        &join(0, 1)[..],
+        &message_op(2, 1, 2, 0, 3, 0),
+        &[srv::ACCEPT, 0, 0],
+        &join(1, 2),
+        &message_op(2, 5, 5, 1, 1, 0),
+        &message_op(1, 1, 3, 0, 3, 2),
+        &[srv::REPLY, 0, 1, 1, 0, srv::FORGET],
+        &message_op(0, 1, 1, 0, 1, 0),
+        &join(4, 3),
+        &[srv::TRANSMIT, 0],
+        &join(4, 3),
+    ] {
+        limit.extend_from_slice(step);
+    }
+    scripts.push(("scripted-limit", limit));
+    // Idle timeout at 200 ms, reset by data; then everything refused.
+    let mut idle = vec![8u8 | 1];
+    for step in [
+        &join(5, 1)[..],
+        &[
+            srv::ACCEPT,
+            0,
+            0,
+            srv::ADVANCE,
+            150,
+            0,
+            srv::DATA,
+            srv::ADVANCE,
+            150,
+            0,
+        ],
+        &message_op(1, 1, 1, 0, 2, 0),
+        &[srv::ADVANCE, 200, 0],
+        &message_op(1, 1, 1, 0, 2, 0),
+        &[srv::DISCONNECT, srv::TRANSMIT, 0],
+    ] {
+        idle.extend_from_slice(step);
+    }
+    scripts.push(("scripted-idle", idle));
+    // A malformed frame after a join.
+    let mut malformed = vec![0u8];
+    malformed.extend_from_slice(&join(0, 1));
+    malformed.extend_from_slice(&[srv::ACCEPT, 0, 0, srv::TEXT, 4, 0]);
+    malformed.extend_from_slice(b"[1,2");
+    malformed.extend_from_slice(&[srv::TRANSMIT, 0, srv::DISCONNECT]);
+    scripts.push(("scripted-malformed", malformed));
+    scripts
 }

@@ -63,6 +63,7 @@ fn every_target_is_replayed() {
         "upgrade_response",
         "session",
         "connection",
+        "server",
     ];
     tested.sort_unstable();
     assert_eq!(names, tested);
@@ -106,4 +107,9 @@ fn replay_session() {
 #[test]
 fn replay_connection() {
     replay("connection");
+}
+
+#[test]
+fn replay_server() {
+    replay("server");
 }
