@@ -1,6 +1,7 @@
 //! The byte-level `fawkes_core::connection::Connection`, driven by the blocking
 //! `fawkes_core::io` driver over a real TCP socket on 127.0.0.1, against a real WebSocket
-//! server: tokio-tungstenite, scripted as a Phoenix peer.
+//! server: tokio-tungstenite, scripted as a Phoenix peer whose Phoenix rules all come from
+//! the core's server socket (`support/peer.rs`).
 //!
 //! The client runs in a plain `std::thread` with the `TcpStream` adapter of the
 //! `custom_transport` example, like firmware would run it. It records everything it sees
@@ -9,35 +10,33 @@
 //! client's frames, the client's on its session's events (its one sleep is the wait for the
 //! reconnect timer, as on firmware), and every wait is bounded.
 
+#[path = "support/client.rs"]
+mod client;
+#[path = "support/peer.rs"]
+mod peer;
 #[path = "../examples/support/tcp.rs"]
 mod tcp;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use embedded_io::{Read, Write};
-use fawkes_core::codec::{self, Frame, Payload, RawJson, Sender, Vsn};
-use fawkes_core::connection::{self, Connection, Connection8, Error};
+use fawkes_core::codec::RawJson;
+use fawkes_core::connection::{self, Connection8, Error};
 use fawkes_core::io::{self, Round};
 use fawkes_core::session::{
-    ChannelId, Config, DisconnectReason, ErrorCause, Event, Inbound, PushRef, TransportId,
+    Config, DisconnectReason, ErrorCause, Event, Inbound, PushRef, TransportId,
 };
 use fawkes_core::time::Instant;
 use fawkes_core::ws::{HandshakeError, RngCore, UpgradeRequest};
-use futures_util::{SinkExt as _, StreamExt as _};
-use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
+use client::{normalized, spawn_client, Log, Record, Script};
+use peer::{Kind, Peer, PeerLog, Upgrade};
 use tcp::{Clock, Tcp, XorShift};
 
 const TOPIC: &str = "rooms:lobby";
@@ -52,271 +51,8 @@ const CLIENT_DEADLINE: Duration = Duration::from_secs(15);
 /// The longest a client read blocks.
 const MAX_READ_WAIT: Duration = Duration::from_millis(500);
 
-type Conn = Connection<XorShift, [u8; 4096], 4, 8>;
-type Ws = WebSocketStream<tokio::net::TcpStream>;
-
-// ----- the client: a std thread running the blocking driver ---------------------------------
-
-/// What the client saw, in order.
-#[derive(Debug, Clone, PartialEq)]
-enum Record {
-    /// The id `join` returned.
-    Joining(ChannelId),
-    Event(Event),
-    JoinReply {
-        channel: ChannelId,
-        status: String,
-        response: String,
-    },
-    Reply {
-        channel: ChannelId,
-        push: PushRef,
-        status: String,
-        response: String,
-    },
-    Message {
-        channel: ChannelId,
-        join_ref: Option<String>,
-        topic: String,
-        event: String,
-        payload: String,
-    },
-    /// The client pushed (after `Joined`).
-    Pushed(PushRef),
-    /// `io::poll` returned `Round::Closed`: the socket was dropped.
-    Closed,
-    /// `io::poll` failed in the connection.
-    Failed(connection::Error),
-    /// `io::poll` failed in the socket.
-    Io(String),
-    /// The client disconnected (close frame sent, socket closed).
-    Disconnected,
-    /// The client thread hit its deadline.
-    DeadlineExceeded,
-}
-
-impl Record {
-    fn inbound(inbound: Inbound<'_>) -> Record {
-        fn text(payload: Payload<'_>) -> String {
-            match payload {
-                Payload::Json(json) => json.as_str().to_owned(),
-                Payload::Binary(bytes) => format!("binary {bytes:02x?}"),
-            }
-        }
-        match inbound {
-            Inbound::JoinReply { channel, reply } => Record::JoinReply {
-                channel,
-                status: reply.status.to_string(),
-                response: text(reply.response),
-            },
-            Inbound::Reply {
-                channel,
-                push,
-                reply,
-            } => Record::Reply {
-                channel,
-                push,
-                status: reply.status.to_string(),
-                response: text(reply.response),
-            },
-            Inbound::Message { channel, message } => Record::Message {
-                channel,
-                join_ref: message.join_ref.map(|r| r.to_string()),
-                topic: message.topic.to_string(),
-                event: message.event.to_string(),
-                payload: text(message.payload),
-            },
-            other => panic!("unexpected inbound {other:?}"),
-        }
-    }
-}
-
-/// What the client does beyond connecting and joining.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Script {
-    /// Push once joined; after a reconnect and rejoin, disconnect.
-    PushThenRejoin,
-    /// Stop at the first `ReconnectScheduled`.
-    UntilReconnectScheduled,
-}
-
-type Log = Arc<Mutex<Vec<Record>>>;
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Starts the client thread; `done` fires when it returns (or is dropped if it panics).
-fn spawn_client(addr: SocketAddr, script: Script, log: Log) -> oneshot::Receiver<()> {
-    let (done, finished) = oneshot::channel();
-    std::thread::spawn(move || {
-        run_client(addr, script, &log);
-        let _ = done.send(());
-    });
-    finished
-}
-
-/// The firmware-style main loop: drain events, open the socket on `Connect`, run one driver
-/// round per iteration, wait for the reconnect timer while there is no socket.
-fn run_client(addr: SocketAddr, script: Script, log: &Log) {
-    let record = |r: Record| lock(log).push(r);
-    let clock = Clock::new();
-    let config = Config {
-        heartbeat_interval: fawkes_core::time::Duration::from_millis(
-            u64::try_from(HEARTBEAT.as_millis()).unwrap(),
-        ),
-        ..Config::default()
-    };
-    let rng = XorShift::from_time();
-    let mut conn: Conn = Connection::new(config, rng, [0; 4096]);
-    let mut tx = [0u8; 2048];
-    let host = addr.ip().to_string();
-    conn.connect(clock.now());
-    let channel = conn
-        .join(clock.now(), TOPIC, RawJson::EMPTY_OBJECT)
-        .expect("join");
-    record(Record::Joining(channel));
-
-    let mut stream: Option<Tcp> = None;
-    let mut joins = 0;
-    let deadline = std::time::Instant::now() + CLIENT_DEADLINE;
-    while std::time::Instant::now() < deadline {
-        while let Some(event) = conn.poll_event() {
-            let now = clock.now();
-            record(Record::Event(event));
-            match event {
-                Event::Connect { .. } => {
-                    let mut tcp = Tcp::connect(addr, STEP_TIMEOUT).expect("client: TCP connect");
-                    let request = UpgradeRequest::to(&host, "/socket/websocket")
-                        .port(addr.port())
-                        .params(&[("token", "abc")])
-                        .headers(&[("X-Client", "fawkes-test")]);
-                    io::start(&mut conn, &mut tcp, now, &request, &mut tx)
-                        .expect("upgrade request");
-                    stream = Some(tcp);
-                }
-                Event::Joined(_) => {
-                    joins += 1;
-                    let tcp = stream.as_mut().expect("joined without a socket");
-                    if joins == 1 {
-                        let payload = RawJson::new(r#"{"body":"hi"}"#).unwrap();
-                        let (push, out) = conn
-                            .push(now, channel, "new_msg", payload, &mut tx)
-                            .expect("push");
-                        io::send(&mut conn, tcp, now, &tx, out).expect("send the push");
-                        record(Record::Pushed(push));
-                    } else {
-                        let close = conn.disconnect(now, &mut tx).expect("disconnect");
-                        let out = close.expect("a close frame while connected");
-                        io::send(&mut conn, tcp, now, &tx, out).expect("send the close");
-                        if let Some(tcp) = stream.take() {
-                            tcp.close();
-                        }
-                        record(Record::Disconnected);
-                        return;
-                    }
-                }
-                Event::ReconnectScheduled { .. } if script == Script::UntilReconnectScheduled => {
-                    if let Some(tcp) = stream.take() {
-                        tcp.close();
-                    }
-                    return;
-                }
-                _ => {}
-            }
-        }
-
-        let Some(tcp) = stream.as_mut() else {
-            // Between connections: the session's next timer is the reconnect.
-            let at = conn.poll_timeout().expect("a reconnect timer while down");
-            std::thread::sleep(clock.until(at));
-            conn.handle_timeout(clock.now());
-            continue;
-        };
-        let wait = conn
-            .poll_timeout()
-            .map_or(MAX_READ_WAIT, |at| clock.until(at));
-        tcp.set_read_timeout(wait.min(MAX_READ_WAIT))
-            .expect("set the read timeout");
-        let result = io::poll(&mut conn, tcp, &mut || clock.now(), &mut tx, |inbound| {
-            record(Record::inbound(inbound));
-        });
-        match result {
-            Ok(Round::Open) => {}
-            Ok(Round::Closed) => {
-                record(Record::Closed);
-                if let Some(tcp) = stream.take() {
-                    tcp.close();
-                }
-            }
-            Err(io::Error::Connection(e)) => {
-                record(Record::Failed(e));
-                if !conn.client().transport_wanted() {
-                    if let Some(tcp) = stream.take() {
-                        tcp.close();
-                    }
-                }
-            }
-            Err(io::Error::Io(e)) => {
-                record(Record::Io(e.to_string()));
-                if let Some(tcp) = stream.take() {
-                    tcp.close();
-                }
-            }
-            Err(e) => panic!("unexpected driver error {e}"),
-        }
-    }
-    record(Record::DeadlineExceeded);
-}
-
-/// The client's records with the reconnect instants zeroed (they depend on the clock).
-fn normalized(records: &[Record]) -> Vec<Record> {
-    records
-        .iter()
-        .map(|r| match r {
-            Record::Event(Event::ReconnectScheduled { at, attempt }) => {
-                assert!(*at > Instant::ZERO, "reconnect at {at:?}");
-                Record::Event(Event::ReconnectScheduled {
-                    at: Instant::ZERO,
-                    attempt: *attempt,
-                })
-            }
-            other => other.clone(),
-        })
-        .collect()
-}
-
-// ----- the peer: tokio-tungstenite as a scripted Phoenix server ------------------------------
-
-/// The upgrade request as the peer saw it.
-#[derive(Debug, Clone, Default)]
-struct Upgrade {
-    method: String,
-    uri: String,
-    /// Lowercase names.
-    headers: BTreeMap<String, String>,
-}
-
-/// One WebSocket connection as the peer saw it.
-#[derive(Debug, Clone, Default)]
-struct PeerConnection {
-    upgrade: Upgrade,
-    /// Every text frame the client sent, in order.
-    frames: Vec<String>,
-    /// What the peer received after the frames: the client's close code.
-    client_close: Option<u16>,
-    /// The peer saw the end of the TCP stream after the close.
-    ended: bool,
-}
-
-type PeerLog = Arc<Mutex<Vec<PeerConnection>>>;
-
-/// What a client frame was, once answered.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    Join,
-    Push,
-    Heartbeat,
 }
 
 async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
@@ -325,153 +61,35 @@ async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("peer: no {what} within {STEP_TIMEOUT:?}"))
 }
 
-/// Accepts a TCP connection and the WebSocket upgrade, recording the request.
-async fn accept(listener: &TcpListener, log: &PeerLog) -> Ws {
-    let (tcp, _) = within("TCP connection", listener.accept())
-        .await
-        .expect("peer: accept");
-    let mut upgrade = Upgrade::default();
-    // The signature tungstenite's `Callback` asks for.
-    #[allow(clippy::result_large_err)]
-    let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        upgrade.method = req.method().to_string();
-        upgrade.uri = req.uri().to_string();
-        upgrade.headers = req
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                let value = value.to_str().unwrap_or("<not ASCII>").to_owned();
-                (name.as_str().to_ascii_lowercase(), value)
-            })
-            .collect();
-        Ok(resp)
-    };
-    let ws = within(
-        "upgrade",
-        tokio_tungstenite::accept_hdr_async(tcp, callback),
-    )
-    .await
-    .expect("peer: WebSocket handshake");
-    lock(log).push(PeerConnection {
-        upgrade,
-        ..PeerConnection::default()
-    });
-    ws
-}
-
-/// The next message, which must come.
-async fn next(ws: &mut Ws, what: &str) -> Message {
-    match within(what, ws.next()).await {
-        Some(Ok(message)) => message,
-        Some(Err(e)) => panic!("peer: reading {what}: {e}"),
-        None => panic!("peer: the client hung up while the peer waited for {what}"),
-    }
-}
-
-/// Records a client text frame and answers it the way Phoenix does: join → ok reply with
-/// `{"topic":T}`, heartbeat → ok reply `{}`, any other event → ok reply echoing the payload,
-/// followed by a broadcast on the topic.
-async fn answer(ws: &mut Ws, log: &PeerLog, text: &str) -> Kind {
-    if let Some(conn) = lock(log).last_mut() {
-        conn.frames.push(text.to_owned());
-    }
-    let msg = codec::decode(Vsn::V2, Sender::Client, Frame::Text(text))
-        .unwrap_or_else(|e| panic!("peer: undecodable client frame {text}: {e}"));
-    let join_ref = msg.join_ref.map(|r| r.to_string());
-    let msg_ref = msg.msg_ref.map(|r| r.to_string());
-    let topic = msg.topic.to_string();
-    let event = msg.event.to_string();
-    let payload: Value = serde_json::from_slice(msg.payload.as_bytes())
-        .unwrap_or_else(|e| panic!("peer: payload of {text} is not JSON: {e}"));
-    let (kind, response) = match (topic.as_str(), event.as_str()) {
-        ("phoenix", "heartbeat") => (Kind::Heartbeat, json!({})),
-        (_, "phx_join") => (Kind::Join, json!({ "topic": topic })),
-        (_, "phx_leave" | "phx_reply" | "phx_close" | "phx_error") => {
-            panic!("peer: unexpected client frame {text}")
-        }
-        _ => (Kind::Push, payload),
-    };
-    let reply = json!([
-        join_ref,
-        msg_ref,
-        topic,
-        "phx_reply",
-        { "response": response, "status": "ok" }
-    ]);
-    send(ws, reply.to_string()).await;
-    if kind == Kind::Push {
-        send(ws, BROADCAST.to_owned()).await;
-    }
-    kind
-}
-
-const BROADCAST: &str = r#"[null,null,"rooms:lobby","shout",{"from":"server"}]"#;
-
-async fn send(ws: &mut Ws, text: String) {
-    within("send", ws.send(Message::text(text)))
-        .await
-        .expect("peer: send");
-}
-
-/// After its close frame (or the client's), the peer reads until the client's close and the
-/// end of the stream, answering any frame that still arrives.
-async fn until_closed(ws: &mut Ws, log: &PeerLog) {
-    loop {
-        match within("close", ws.next()).await {
-            Some(Ok(Message::Text(text))) => {
-                answer(ws, log, text.as_str()).await;
-            }
-            Some(Ok(Message::Close(frame))) => {
-                if let Some(conn) = lock(log).last_mut() {
-                    conn.client_close = frame.map(|f| u16::from(f.code));
-                }
-            }
-            Some(Ok(other)) => panic!("peer: unexpected {other:?} while closing"),
-            Some(Err(e)) => panic!("peer: reading while closing: {e}"),
-            None => {
-                if let Some(conn) = lock(log).last_mut() {
-                    conn.ended = true;
-                }
-                return;
-            }
-        }
-    }
-}
+// ----- the peer's scripts (the peer itself is in support/peer.rs) --------------------------
 
 /// Connection 1: join, push and reply with a broadcast, a heartbeat, then the server's close
 /// (1001). Connection 2: the rejoin, then the client's own disconnect.
 async fn phoenix_peer(listener: TcpListener, log: PeerLog) {
-    let mut ws = accept(&listener, &log).await;
+    let mut peer = Peer::accept(&listener, &log).await;
     let (mut pushed, mut heartbeat) = (false, false);
     while !(pushed && heartbeat) {
-        match next(&mut ws, "join, push or heartbeat").await {
-            Message::Text(text) => match answer(&mut ws, &log, text.as_str()).await {
-                Kind::Push => pushed = true,
-                Kind::Heartbeat => heartbeat = true,
-                Kind::Join => {}
-            },
-            other => panic!("peer: unexpected {other:?}"),
+        match peer.answer_next("join, push or heartbeat").await {
+            Kind::Push => {
+                pushed = true;
+                peer.broadcast(TOPIC, "shout", json!({ "from": "server" }))
+                    .await;
+            }
+            Kind::Heartbeat => heartbeat = true,
+            Kind::Join => {}
+            other => panic!(
+                "peer: unexpected client frame ({other:?}): {:#?}",
+                lock(&log)
+            ),
         }
     }
-    let close = CloseFrame {
-        // What Phoenix >= 1.8.8 sends for a forced disconnect (spec §1.8).
-        code: CloseCode::Away,
-        reason: "bye".into(),
-    };
-    within("send close", ws.send(Message::Close(Some(close))))
-        .await
-        .expect("peer: send close");
-    until_closed(&mut ws, &log).await;
-    drop(ws);
+    // What Phoenix >= 1.8.8 sends for a forced disconnect (spec §1.8).
+    peer.close(1001, "bye").await;
+    peer.until_closed().await;
 
-    let mut ws = accept(&listener, &log).await;
-    match next(&mut ws, "rejoin").await {
-        Message::Text(text) => {
-            assert_eq!(answer(&mut ws, &log, text.as_str()).await, Kind::Join);
-        }
-        other => panic!("peer: unexpected {other:?} instead of the rejoin"),
-    }
-    until_closed(&mut ws, &log).await;
+    let mut peer = Peer::accept(&listener, &log).await;
+    assert_eq!(peer.answer_next("the rejoin").await, Kind::Join);
+    peer.until_closed().await;
 }
 
 // ----- the tests ---------------------------------------------------------------------------
@@ -622,28 +240,9 @@ async fn upgrade_refused_with_403() {
     let finished = spawn_client(addr, Script::UntilReconnectScheduled, client_log.clone());
 
     let session = async {
-        let (mut tcp, _) = within("TCP connection", listener.accept())
-            .await
-            .expect("accept");
-        // Read the whole request head before answering, so that closing does not reset.
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.ends_with(b"\r\n\r\n") {
-            let n = within("request", tcp.read(&mut buf)).await.expect("read");
-            assert!(n > 0, "the client hung up mid-request: {head:?}");
-            head.extend_from_slice(&buf[..n]);
-        }
-        let response = "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-        within("write", tcp.write_all(response.as_bytes()))
-            .await
-            .expect("write");
-        within("shutdown", tcp.shutdown()).await.expect("shutdown");
-        // The client closes its side once it has read the refusal.
-        let n = within("the client's close", tcp.read(&mut buf))
-            .await
-            .expect("read to the end");
+        let refused = peer::refuse_upgrade(&listener).await;
         finished.await.expect("the client thread panicked");
-        (String::from_utf8(head).expect("an ASCII request head"), n)
+        refused
     };
     let Ok((head, after)) = tokio::time::timeout(TEST_TIMEOUT, session).await else {
         timed_out(&client_log, &peer_log)
@@ -798,31 +397,19 @@ impl Board for TestBoard {
 /// Connection 1: the join, a broadcast, then the server's close (1001). Connection 2: the
 /// rejoin the session sends by itself, then a broadcast, then the peer waits for the end.
 async fn readme_peer(listener: TcpListener, log: PeerLog) {
-    let shout = |n: &str| format!(r#"[null,null,"rooms:lobby","shout",{{"n":"{n}"}}]"#);
-    let mut ws = accept(&listener, &log).await;
-    match next(&mut ws, "join").await {
-        Message::Text(text) => assert_eq!(answer(&mut ws, &log, text.as_str()).await, Kind::Join),
-        other => panic!("peer: unexpected {other:?} instead of the join"),
-    }
-    send(&mut ws, shout("before")).await;
-    let close = CloseFrame {
-        code: CloseCode::Away,
-        reason: "restart".into(),
-    };
-    within("send close", ws.send(Message::Close(Some(close))))
-        .await
-        .expect("peer: send close");
-    until_closed(&mut ws, &log).await;
-    drop(ws);
+    let mut peer = Peer::accept(&listener, &log).await;
+    assert_eq!(peer.answer_next("the join").await, Kind::Join);
+    peer.broadcast(TOPIC, "shout", json!({ "n": "before" }))
+        .await;
+    peer.close(1001, "restart").await;
+    peer.until_closed().await;
 
-    let mut ws = accept(&listener, &log).await;
-    match next(&mut ws, "rejoin").await {
-        Message::Text(text) => assert_eq!(answer(&mut ws, &log, text.as_str()).await, Kind::Join),
-        other => panic!("peer: unexpected {other:?} instead of the rejoin"),
-    }
-    send(&mut ws, shout("after")).await;
+    let mut peer = Peer::accept(&listener, &log).await;
+    assert_eq!(peer.answer_next("the rejoin").await, Kind::Join);
+    peer.broadcast(TOPIC, "shout", json!({ "n": "after" }))
+        .await;
     // The client stops once it has the message, and drops its socket.
-    let _ = within("the end", ws.next()).await;
+    peer.until_end().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
