@@ -210,6 +210,13 @@ where
         matches!(self.link, Link::Open { close: None, .. })
     }
 
+    /// Bytes received and not decoded yet (in the receive buffer). `handle_input` decodes
+    /// them before its own input, so a call that consumed none of its input made progress
+    /// here.
+    pub fn buffered(&self) -> usize {
+        self.decoder.buffered().len()
+    }
+
     /// Whether the session wants a transport (connecting or connected). When this turns
     /// false, close the socket (after writing what [`Connection::poll_transmit`] returns).
     pub const fn transport_wanted(&self) -> bool {
