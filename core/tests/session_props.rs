@@ -2909,7 +2909,11 @@ fn an_unsent_leave_keeps_the_owed_leave_until_it_is_written() {
     client.handle_timeout(Instant::from_millis(20_000));
     assert_eq!(client.channel_state(room), Some(ChannelState::Leaving));
     assert_eq!(
-        client.join(Instant::from_millis(20_000), "rooms:a", RawJson::EMPTY_OBJECT),
+        client.join(
+            Instant::from_millis(20_000),
+            "rooms:a",
+            RawJson::EMPTY_OBJECT
+        ),
         Err(Error::AlreadyJoined(room))
     );
     let t = client.poll_transmit(Instant::from_millis(20_000), &mut out);
