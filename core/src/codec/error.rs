@@ -40,6 +40,7 @@ impl Field {
 /// Why a frame could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum DecodeErrorKind {
     /// The frame ended in the middle of a value (a truncated array, object or header).
     UnexpectedEnd,
@@ -141,6 +142,7 @@ impl core::error::Error for DecodeError {}
 /// Why a message could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum EncodeError {
     /// The output buffer is too small; `required` bytes would have fitted the whole frame.
     BufferTooSmall {

@@ -77,6 +77,7 @@ pub type Router64<V> = Router<V, 64, 4096>;
 /// Why a pattern could not be inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum RouterError {
     /// All `N` entries are in use.
     Full,
