@@ -60,6 +60,7 @@ mod error;
 mod frame;
 mod handshake;
 mod percent;
+mod response;
 
 pub use decoder::{Decoder, Message};
 pub use encoder::{
@@ -69,12 +70,13 @@ pub use encoder::{
 pub use error::{DecodeError, EncodeError, HandshakeError, RequestError};
 pub use frame::{CloseCode, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 pub use handshake::{
-    parse_response, Accept, Handshake, Key, UpgradeRequest, AUTH_TOKEN_PREFIX,
-    MAX_RESPONSE_HEADERS, VSN_1, VSN_2, WEBSOCKET_GUID,
+    Accept, Key, UpgradeRequest, AUTH_TOKEN_PREFIX, MAX_RESPONSE_HEADERS, VSN_1, VSN_2,
+    WEBSOCKET_GUID,
 };
 /// Re-exported so callers implement the same `RngCore` trait version that
 /// [`Key::from_rng`] and [`random_mask`] accept.
 pub use rand_core::RngCore;
+pub use response::{parse_response, Handshake};
 
 /// The result of parsing input that may be incomplete, in the style of httparse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
