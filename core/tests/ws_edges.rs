@@ -622,3 +622,27 @@ fn item_12_a_message_bigger_than_the_buffer_closes_with_1009_through_recv_buf() 
         }
     );
 }
+
+#[test]
+fn item_07_a_serde_payload_pushes_through_the_connection() {
+    #[derive(serde::Serialize)]
+    struct Reading {
+        celsius: f32,
+        label: String,
+    }
+    let mut conn = open();
+    let room = conn.join(now(), "rooms:a", RawJson::EMPTY_OBJECT).unwrap();
+    let reading = Reading {
+        celsius: 21.5,
+        label: "hall".into(),
+    };
+    let mut out = [0u8; 256];
+    let payload = fawkes_core::codec::Json(&reading);
+    let (_, frames) = conn
+        .push(now(), room, "reading", payload, &mut out)
+        .unwrap();
+    assert_eq!(
+        client_texts(frames.bytes(&out))[1],
+        r#"["1","2","rooms:a","reading",{"celsius":21.5,"label":"hall"}]"#
+    );
+}

@@ -59,8 +59,17 @@ impl sealed::Sealed for RawJson<'_> {
 /// let n = msg.encode(Vsn::V2, &mut out).unwrap().len;
 /// assert_eq!(&out[..n], br#"["1","2","room:lobby","new_msg",{"body":"hi"}]"#);
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Json<'v, T: ?Sized>(pub &'v T);
+
+// By hand: a derive would require `T: Copy`, and a `Json` is only a reference.
+impl<T: ?Sized> Clone for Json<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for Json<'_, T> {}
 
 impl<T: serde::Serialize + ?Sized> OutPayload for Json<'_, T> {
     fn binary(&self) -> Option<&[u8]> {
