@@ -104,10 +104,9 @@ impl fmt::Debug for Key {
 ///   offered is unknown, so the selected subprotocol is reported in
 ///   [`Handshake::subprotocol`] without being judged.
 ///
-/// Offered protocols from extra `Sec-WebSocket-Protocol` headers are kept as a 128-bit hash
-/// set, so a protocol that was not offered passes with a chance of about 1 in 10 000 when two
-/// were offered. The check catches a misconfigured server, not a hostile one (which can
-/// simply select an offered protocol); `phoenix` with a token is checked exactly.
+/// Offered protocols from extra `Sec-WebSocket-Protocol` headers are kept as 64-bit digests
+/// (up to four; beyond that any selection passes), so a protocol that was not offered passes
+/// only by a digest collision. `phoenix` with a token is checked exactly.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Accept {
@@ -130,42 +129,57 @@ enum Protocols {
     },
 }
 
-/// A Bloom filter of protocol names: 128 bits, three bits per name from one FNV-1a hash.
-/// No false negatives, so an offered protocol is never refused. Words of 32 bits keep
-/// [`Accept`] 4-byte aligned (48 bytes).
+/// The protocol names offered in extra headers, as 64-bit digests (the first 8 bytes of
+/// their SHA-1, already a dependency for the accept value), up to [`MAX_OFFERED`] of them.
+/// Words of 32 bits keep [`Accept`] 4-byte aligned. A name offered is always found; a name not
+/// offered is found only if its digest collides (about 2^-64 per offered name). More names
+/// than fit make the set accept any selection rather than refuse an offered one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-struct ProtocolSet([u32; 4]);
+struct ProtocolSet {
+    digests: [[u32; 2]; MAX_OFFERED],
+    len: u8,
+    overflow: bool,
+}
+
+/// How many extra subprotocols an [`Accept`] remembers exactly.
+const MAX_OFFERED: usize = 4;
 
 impl ProtocolSet {
     fn insert(&mut self, name: &str) {
-        for (word, bits) in self.0.iter_mut().zip(Self::bits(name)) {
-            *word |= bits;
+        let digest = Self::digest(name);
+        if self.digests().contains(&digest) {
+            return;
+        }
+        match self.digests.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = digest;
+                self.len = self.len.saturating_add(1);
+            }
+            None => self.overflow = true,
         }
     }
 
     fn contains(&self, name: &str) -> bool {
-        self.0
-            .iter()
-            .zip(Self::bits(name))
-            .all(|(word, bits)| word & bits == bits)
+        self.overflow || self.digests().contains(&Self::digest(name))
     }
 
-    /// Three bits, their positions taken from disjoint parts of the hash, as four words.
-    fn bits(name: &str) -> [u32; 4] {
-        // FNV-1a, 64-bit.
-        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-        let mut words = [0u32; 4];
-        for shift in [0, 21, 42] {
-            let position = hash.wrapping_shr(shift) & 127;
-            // Bits 5..7 pick the word; `wrapping_shl` keeps the low 5 bits of the shift.
-            if let Some(word) = words.get_mut((position >> 5) as usize) {
-                *word |= 1u32.wrapping_shl(position as u32);
+    fn digests(&self) -> &[[u32; 2]] {
+        self.digests
+            .get(..usize::from(self.len))
+            .unwrap_or_default()
+    }
+
+    fn digest(name: &str) -> [u32; 2] {
+        let hash: [u8; 20] = Sha1::digest(name.as_bytes()).into();
+        let word = |at: usize| {
+            let mut bytes = [0u8; 4];
+            if let Some(src) = hash.get(at..at.saturating_add(4)) {
+                bytes.copy_from_slice(src);
             }
-        }
-        words
+            u32::from_le_bytes(bytes)
+        };
+        [word(0), word(4)]
     }
 }
 
@@ -562,14 +576,20 @@ mod tests {
     }
 
     #[test]
-    fn protocol_set_has_no_false_negatives() {
+    fn protocol_set_finds_what_was_offered_and_nothing_else() {
         let mut set = ProtocolSet::default();
-        let offered = ["chat", "v2.fawkes", "mqtt", "wamp.2.json", "x"];
+        let offered = ["chat", "v2.fawkes", "mqtt", "wamp.2.json"];
         offered.iter().for_each(|p| set.insert(p));
         assert!(offered.iter().all(|p| set.contains(p)));
         assert!(!set.contains("evil") && !set.contains("phoenix") && !set.contains("Chat"));
+        // The name the 128-bit Bloom filter of an earlier version let through (fuzzer).
+        assert!(!set.contains("12325{{{{{{{{]{{{{{{{{{{{{{{{{{{{{{{{{:2ioe:T"));
         assert!(!ProtocolSet::default().contains(""));
+        // A fifth name does not fit: every selection passes rather than refuse an offer.
+        set.insert("x");
+        assert!(set.contains("x") && set.contains("evil"));
         // Kept by a connection while it waits for the response: small and 4-byte aligned.
-        assert_eq!(core::mem::size_of::<Accept>(), 48);
+        assert_eq!(core::mem::size_of::<Accept>(), 68);
+        assert_eq!(core::mem::align_of::<Accept>(), 4);
     }
 }
