@@ -54,14 +54,7 @@ where
                     return Ok(None);
                 }
             }
-            let Link::Open {
-                transport,
-                close: None,
-                ..
-            } = self.link
-            else {
-                // Nothing to read into: drop what arrived (the transport is being torn down).
-                self.decoder.consume(usize::MAX);
+            let Some(transport) = self.open_transport() else {
                 return Ok(None);
             };
             let decoded = self.decoder.decode_buffered();
@@ -110,15 +103,8 @@ where
             self.upgrade_input(now, input)?;
             return Ok(None);
         }
-        let Link::Open {
-            transport,
-            close: None,
-            ..
-        } = self.link
-        else {
-            // Nothing to read into: drop what arrived (the transport is being torn down).
+        let Some(transport) = self.open_transport() else {
             *input = &[];
-            self.decoder.consume(usize::MAX);
             return Ok(None);
         };
         let decoded = self.decoder.decode(input);
@@ -135,6 +121,22 @@ where
             *input = &[];
         }
         result
+    }
+
+    /// The transport whose frames are being read; `None` when frames no longer flow (closed
+    /// or closing), and then what arrived is dropped: the transport is being torn down.
+    fn open_transport(&mut self) -> Option<TransportId> {
+        match self.link {
+            Link::Open {
+                transport,
+                close: None,
+                ..
+            } => Some(transport),
+            _ => {
+                self.decoder.consume(usize::MAX);
+                None
+            }
+        }
     }
 
     /// Whether committed bytes are still wanted: during the upgrade, or while frames flow.
