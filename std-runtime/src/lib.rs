@@ -1,1 +1,15 @@
-//! fawkes
+//! fawkes: the host side of the Phoenix Channels protocol core.
+//!
+//! Everything the protocol says is decided by [`fawkes_core`]; this crate does sockets,
+//! tasks, timers and fan-out on tokio:
+//!
+//! - [`client`]: the async client (ws and wss) with a cloneable handle and a `Handler` trait;
+//! - [`endpoint`]: a Phoenix-compatible local broadcast endpoint for phoenix.js and every
+//!   other Phoenix client.
+
+pub mod client;
+#[allow(dead_code)] // used by the client and the endpoint as they land
+mod clock;
+pub mod endpoint;
+
+pub use fawkes_core as core;

@@ -1,0 +1,1 @@
+//! The async tokio client: see the crate docs.

@@ -1,0 +1,1 @@
+//! The local broadcast endpoint: see the crate docs.
