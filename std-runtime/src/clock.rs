@@ -19,18 +19,18 @@ impl Clock {
     }
 
     /// Now, in the core's terms.
-    pub(crate) fn now(&self) -> Instant {
+    pub(crate) fn now(self) -> Instant {
         self.to_core(tokio::time::Instant::now())
     }
 
     /// A tokio instant in the core's terms (saturating at the origin).
-    pub(crate) fn to_core(&self, at: tokio::time::Instant) -> Instant {
+    pub(crate) fn to_core(self, at: tokio::time::Instant) -> Instant {
         let millis = at.saturating_duration_since(self.origin).as_millis();
         Instant::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
     }
 
     /// A core instant as a tokio instant, for `sleep_until`.
-    pub(crate) fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
+    pub(crate) fn to_tokio(self, at: Instant) -> tokio::time::Instant {
         self.origin + std::time::Duration::from_millis(at.as_millis())
     }
 
