@@ -223,7 +223,10 @@ impl Task {
     }
 
     fn next_deadline(&self) -> Option<tokio::time::Instant> {
-        let session = self.session.poll_timeout().map(|at| self.clock.to_tokio(at));
+        let session = self
+            .session
+            .poll_timeout()
+            .map(|at| self.clock.to_tokio(at));
         let buffered = self.buffered.iter().map(|b| b.deadline).min();
         session.into_iter().chain(buffered).min()
     }
@@ -354,7 +357,11 @@ impl Task {
                 }
                 session::Event::ReconnectScheduled { attempt, at } => {
                     let delay = self.clock.to_tokio(at) - tokio::time::Instant::now();
-                    info!(attempt, delay_ms = delay.as_millis() as u64, "reconnect scheduled");
+                    info!(
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        "reconnect scheduled"
+                    );
                 }
                 session::Event::GaveUp { attempts } => {
                     error!(attempts, "gave up reconnecting");
@@ -465,8 +472,7 @@ impl Task {
             let e = join_error.take().unwrap_or(Error::ChannelClosed);
             let _ = waiter.send(Err(e));
         }
-        let (gone, kept): (Vec<_>, Vec<_>) =
-            self.buffered.drain(..).partition(|b| b.channel == id);
+        let (gone, kept): (Vec<_>, Vec<_>) = self.buffered.drain(..).partition(|b| b.channel == id);
         self.buffered = kept.into();
         for b in gone {
             let _ = b.waiter.send(Err(Error::Aborted(ErrorCause::Closed)));
@@ -493,12 +499,12 @@ impl Task {
         match result {
             Ok(ws) => {
                 let took = started.elapsed();
-                debug!(transport = id.0, duration_ms = took.as_millis() as u64, "upgraded");
-                if self
-                    .session
-                    .handle_connected(self.clock.now(), id)
-                    .is_ok()
-                {
+                debug!(
+                    transport = id.0,
+                    duration_ms = took.as_millis() as u64,
+                    "upgraded"
+                );
+                if self.session.handle_connected(self.clock.now(), id).is_ok() {
                     self.link = Link::Up { id, ws };
                 }
             }
@@ -639,9 +645,7 @@ impl Task {
                     return;
                 };
                 let Ok(raw) = codec::RawJson::new(json) else {
-                    let _ = reply.send(Err(Error::Payload(
-                        super::error::PayloadError::NotUtf8,
-                    )));
+                    let _ = reply.send(Err(Error::Payload(super::error::PayloadError::NotUtf8)));
                     return;
                 };
                 if let Some(id) = self.session.find(&topic) {
@@ -772,8 +776,7 @@ impl Task {
                 .push(now, b.channel, &b.event, core_payload, &mut self.out);
             match result {
                 Err(session::Error::Encode(EncodeError::BufferTooSmall { required }))
-                    if required <= self.config.max_message_size
-                        && required > self.out.len() =>
+                    if required <= self.config.max_message_size && required > self.out.len() =>
                 {
                     self.out.resize(required, 0);
                 }

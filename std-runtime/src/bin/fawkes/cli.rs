@@ -1,0 +1,156 @@
+//! The command line: every subcommand and flag, with the environment variable that can set
+//! it. A flag beats its variable, which beats the config file, which beats the default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::secret::Secret;
+
+/// fawkes: a Phoenix Channels client, endpoint and repeater.
+///
+/// `fawkes demo` shows the whole thing working in one process; `fawkes tail` and
+/// `fawkes push` talk to any Phoenix socket. Logs go to stderr (filter with `RUST_LOG`, for
+/// example `RUST_LOG=fawkes=debug`); what a command prints for you goes to stdout.
+#[derive(Debug, Parser)]
+#[command(name = "fawkes", version, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, env = "FAWKES_LOG_FORMAT")]
+    pub(crate) log_format: Option<LogFormat>,
+
+    /// A TOML file with defaults for any flag: top-level `log_format`, and one table per
+    /// subcommand (`[tail]`, `[push]`) whose keys are the flag names with `_` for `-`.
+    #[arg(long, global = true, value_name = "FILE", env = "FAWKES_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Join topics on a Phoenix socket and print every message, one line each.
+    ///
+    /// Each line is `TOPIC EVENT PAYLOAD` (binary payloads as `<N bytes>`), or with
+    /// `--json` one JSON object `{"topic":..,"event":..,"payload":..}` with the payload as
+    /// it came on the wire. Runs until interrupted (Ctrl-C) or `--count` messages.
+    Tail(TailArgs),
+    /// Join a topic, push one event, print the reply's response and exit.
+    ///
+    /// Exit status: 0 for an ok reply, 3 for an error reply, 4 when the join is refused,
+    /// 5 when no reply comes within `--timeout`, 6 when the socket cannot be reached, 2 for
+    /// a usage error, 1 for anything else.
+    Push(PushArgs),
+}
+
+/// How to reach a Phoenix socket: shared by `tail` and `push`.
+#[derive(Debug, Args)]
+pub(crate) struct SocketArgs {
+    /// The socket URL, `ws://` or `wss://`, usually ending in `/socket/websocket`.
+    pub(crate) url: Option<String>,
+
+    /// A connect param sent in the query (`key=value`, repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub(crate) params: Vec<(String, String)>,
+
+    /// The Phoenix 1.8 auth token (sent as a WebSocket subprotocol, never logged).
+    #[arg(long, env = "FAWKES_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<Secret>,
+
+    /// A PEM file of the CAs to trust for `wss://` instead of the built-in roots.
+    #[arg(long, value_name = "FILE", env = "FAWKES_CA_FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+
+    /// How long to wait for the TCP, TLS and WebSocket handshakes, and for each reply.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// `fawkes tail`.
+#[derive(Debug, Args)]
+pub(crate) struct TailArgs {
+    /// Where to connect.
+    #[command(flatten)]
+    pub(crate) socket: SocketArgs,
+
+    /// A topic to join (repeatable).
+    #[arg(long = "topic", value_name = "TOPIC")]
+    pub(crate) topics: Vec<String>,
+
+    /// Print each message as one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Exit after this many messages.
+    #[arg(long, value_name = "N")]
+    pub(crate) count: Option<u64>,
+}
+
+/// `fawkes push`.
+#[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    /// Where to connect.
+    #[command(flatten)]
+    pub(crate) socket: SocketArgs,
+
+    /// The topic to join and push on.
+    #[arg(long)]
+    pub(crate) topic: Option<String>,
+
+    /// The event to push.
+    #[arg(long)]
+    pub(crate) event: Option<String>,
+
+    /// The payload: JSON text, sent as written (default `{}`).
+    #[arg(long, value_name = "JSON")]
+    pub(crate) payload: Option<String>,
+
+    /// The join payload: JSON text (default `{}`).
+    #[arg(long, value_name = "JSON")]
+    pub(crate) join_payload: Option<String>,
+}
+
+/// An address to listen on; 127.0.0.1 unless told otherwise.
+#[allow(dead_code)] // for serve, repeat and demo
+pub(crate) const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4000);
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))?;
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+/// `500ms`, `5s`, `2m`, or bare seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration like 500ms, 5s or 2m, got {text:?}"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err(format!("unknown unit {unit:?} in {text:?}: use ms, s or m")),
+    }
+}

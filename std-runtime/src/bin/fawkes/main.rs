@@ -1,0 +1,47 @@
+//! The `fawkes` binary. See `fawkes --help`.
+
+mod cli;
+mod connect;
+mod exit;
+mod logging;
+mod push;
+mod secret;
+mod settings;
+mod tail;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let file = match settings::File::load(cli.config.as_deref()) {
+        Ok(file) => file,
+        Err(e) => return exit::fail(exit::USAGE, e),
+    };
+    let default_level = match cli.command {
+        Command::Tail(_) | Command::Push(_) => "warn",
+    };
+    logging::init(file.log_format(cli.log_format), default_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Tail(args) => match file.tail(args) {
+                Ok(args) => tail::run(args).await,
+                Err(e) => exit::fail(exit::USAGE, e),
+            },
+            Command::Push(args) => match file.push(args) {
+                Ok(args) => push::run(args).await,
+                Err(e) => exit::fail(exit::USAGE, e),
+            },
+        }
+    })
+}
