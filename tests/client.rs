@@ -13,10 +13,8 @@ mod fault_server;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fawkes::client::{
-    Binary, Client, DisconnectReason, Error, Event, Json, Payload, RawJson,
-};
 use fault_server::{expect, Received, Server};
+use fawkes::client::{Binary, Client, DisconnectReason, Error, Event, Json, Payload, RawJson};
 use serde_json::{json, Value};
 
 const TOPIC: &str = "rooms:lobby";
@@ -47,7 +45,10 @@ async fn connect_join_and_push_replies() {
         .timeout(Duration::from_millis(300))
         .connect()
         .unwrap();
-    expect(&mut events, "Connected", |e| (*e == Event::Connected).then_some(())).await;
+    expect(&mut events, "Connected", |e| {
+        (*e == Event::Connected).then_some(())
+    })
+    .await;
 
     let response = client.join(TOPIC, json!({"user": 7})).await.unwrap();
     assert_eq!(response.to_value().unwrap(), json!({"topic": TOPIC}));
@@ -60,7 +61,10 @@ async fn connect_join_and_push_replies() {
     match client.push(TOPIC, "fail", json!({})).await {
         Err(Error::Reply(reply)) => {
             assert_eq!(reply.status, "error");
-            assert_eq!(reply.response.to_value().unwrap(), json!({"reason": "failed"}));
+            assert_eq!(
+                reply.response.to_value().unwrap(),
+                json!({"reason": "failed"})
+            );
         }
         other => panic!("expected an error reply, got {other:?}"),
     }
@@ -79,11 +83,15 @@ async fn connect_join_and_push_replies() {
     let log = server.log();
     let conn = &log.conns[0];
     assert!(
-        conn.uri.starts_with("/socket/websocket?token=s3cret%20value&vsn=2.0.0"),
+        conn.uri
+            .starts_with("/socket/websocket?token=s3cret%20value&vsn=2.0.0"),
         "{}",
         conn.uri
     );
-    assert_eq!(conn.headers.get("x-client").map(String::as_str), Some("fawkes-test"));
+    assert_eq!(
+        conn.headers.get("x-client").map(String::as_str),
+        Some("fawkes-test")
+    );
     // The join carried its payload; the push carried the join's join_ref.
     let join = conn.frames[0].json().unwrap();
     assert_eq!(join[3], "phx_join");
@@ -102,18 +110,22 @@ async fn join_refused() {
     let (client, mut events) = Client::builder(server.url()).connect().unwrap();
     match client.join("rooms:secret", json!({})).await {
         Err(Error::JoinRefused(response)) => {
-            assert_eq!(response.to_value().unwrap(), json!({"reason": "unauthorized"}));
+            assert_eq!(
+                response.to_value().unwrap(),
+                json!({"reason": "unauthorized"})
+            );
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
     let response = expect(&mut events, "JoinRefused", |e| match e {
-        Event::JoinRefused { topic, response } if topic == "rooms:secret" => {
-            Some(response.clone())
-        }
+        Event::JoinRefused { topic, response } if topic == "rooms:secret" => Some(response.clone()),
         _ => None,
     })
     .await;
-    assert_eq!(response.to_value().unwrap(), json!({"reason": "unauthorized"}));
+    assert_eq!(
+        response.to_value().unwrap(),
+        json!({"reason": "unauthorized"})
+    );
     // Other topics still join.
     client.join(TOPIC, json!({})).await.unwrap();
     client.disconnect().await;
@@ -134,8 +146,14 @@ async fn server_push_and_broadcast() {
             _ => None,
         })
         .await;
-        assert_eq!((message.topic.as_str(), message.event.as_str()), (TOPIC, "news"));
-        assert_eq!(message.payload.to_value().unwrap(), json!({"headline": "fawkes"}));
+        assert_eq!(
+            (message.topic.as_str(), message.event.as_str()),
+            (TOPIC, "news")
+        );
+        assert_eq!(
+            message.payload.to_value().unwrap(),
+            json!({"headline": "fawkes"})
+        );
     }
 
     // A client's push that the server broadcasts to every subscriber, the sender included.
@@ -223,7 +241,9 @@ async fn payload_kinds() {
     ));
     // A join payload must be JSON.
     assert!(matches!(
-        client.join("rooms:bin", Binary(Bytes::from_static(b"x"))).await,
+        client
+            .join("rooms:bin", Binary(Bytes::from_static(b"x")))
+            .await,
         Err(Error::Payload(_))
     ));
     client.disconnect().await;
@@ -243,7 +263,10 @@ async fn leave() {
     let leaves = frames_with_event(&server, 0, "phx_leave");
     let joins = frames_with_event(&server, 0, "phx_join");
     assert_eq!(leaves.len(), 1);
-    assert_eq!(leaves[0][0], joins[0][0], "the leave carries the join's join_ref");
+    assert_eq!(
+        leaves[0][0], joins[0][0],
+        "the leave carries the join's join_ref"
+    );
     // Gone: pushes are refused, and the topic can be joined again with a new join_ref.
     assert!(matches!(
         client.push(TOPIC, "echo", json!({})).await,
@@ -321,7 +344,10 @@ async fn auth_token_subprotocol() {
     let conn = server.log().conns[0].clone();
     assert_eq!(conn.token.as_deref(), Some("tok/en+secret"));
     let protocols = &conn.headers["sec-websocket-protocol"];
-    assert!(protocols.starts_with("phoenix, base64url.bearer.phx."), "{protocols}");
+    assert!(
+        protocols.starts_with("phoenix, base64url.bearer.phx."),
+        "{protocols}"
+    );
     client.disconnect().await;
 
     // A server that does not select `phoenix` never read the token: refused.

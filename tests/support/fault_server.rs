@@ -198,7 +198,10 @@ impl Server {
     }
 
     /// A server on `addr` (a restart uses the old one's), with TLS when `tls` is given.
-    pub(crate) async fn start_at(addr: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) -> Server {
+    pub(crate) async fn start_at(
+        addr: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Server {
         let socket = TcpSocket::new_v4().expect("socket");
         socket.set_reuseaddr(true).expect("reuseaddr");
         socket.bind(addr).expect("bind");
@@ -609,8 +612,9 @@ pub(crate) async fn expect<T>(
 /// 127.0.0.1.
 pub(crate) fn self_signed() -> (tokio_rustls::TlsAcceptor, String) {
     use tokio_rustls::rustls;
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("certificate");
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("certificate");
     let pem = cert.cert.pem();
     let key = rustls_pki_types::PrivateKeyDer::from(cert.signing_key);
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -45,7 +45,10 @@ impl std::fmt::Debug for Config {
             .field("url", &redacted_url(&self.url))
             .field("params", &params)
             .field("headers", &headers)
-            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("session", &self.session)
             .field("tls", &self.tls.is_some())
             .field("event_buffer", &self.event_buffer)

@@ -203,7 +203,11 @@ async fn dispatch<H: Handler>(client: &Client, handler: &mut H, event: Event) {
                     .handle_leave(client, &topic, LeaveReason::Closed)
                     .await;
             }
-            Event::Left { topic } => handler.handle_leave(client, &topic, LeaveReason::Left).await,
+            Event::Left { topic } => {
+                handler
+                    .handle_leave(client, &topic, LeaveReason::Left)
+                    .await
+            }
             _ => {}
         }
     }

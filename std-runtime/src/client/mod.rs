@@ -149,7 +149,12 @@ impl Client {
     /// [`Event::Disconnected`]. Returns once the close handshake is done (or timed out).
     pub async fn disconnect(&self) {
         let (reply, done) = oneshot::channel();
-        if self.commands.send(Command::Disconnect { reply }).await.is_ok() {
+        if self
+            .commands
+            .send(Command::Disconnect { reply })
+            .await
+            .is_ok()
+        {
             let _ = done.await;
         }
     }

@@ -144,6 +144,8 @@ pub(crate) struct Task {
     buffered: VecDeque<Buffered>,
     /// What the transport said about the last failure, for the next `Disconnected` event.
     detail: Option<String>,
+    /// The time of the last session call, from which its events' delays count.
+    last_call: fawkes_core::time::Instant,
     stopped: bool,
 }
 
@@ -167,6 +169,7 @@ impl Task {
             pushes: HashMap::new(),
             buffered: VecDeque::new(),
             detail: None,
+            last_call: fawkes_core::time::Instant::ZERO,
             stopped: false,
         }
     }
@@ -176,7 +179,8 @@ impl Task {
         let span = tracing::info_span!("fawkes.client", url = redacted_url(&self.config.url));
         tracing::Instrument::instrument(
             async move {
-                self.session.connect(self.clock.now());
+                let now = self.now();
+                self.session.connect(now);
                 self.drain().await;
                 while !self.stopped {
                     self.step().await;
@@ -222,8 +226,17 @@ impl Task {
         }
     }
 
+    /// Now, for a session call.
+    fn now(&mut self) -> fawkes_core::time::Instant {
+        self.last_call = self.clock.now();
+        self.last_call
+    }
+
     fn next_deadline(&self) -> Option<tokio::time::Instant> {
-        let session = self.session.poll_timeout().map(|at| self.clock.to_tokio(at));
+        let session = self
+            .session
+            .poll_timeout()
+            .map(|at| self.clock.to_tokio(at));
         let buffered = self.buffered.iter().map(|b| b.deadline).min();
         session.into_iter().chain(buffered).min()
     }
@@ -273,7 +286,7 @@ impl Task {
     async fn transmit(&mut self) -> bool {
         let mut sent = false;
         while let Link::Up { .. } = self.link {
-            let now = self.clock.now();
+            let now = self.now();
             let Some(t) = self.session.poll_transmit(now, &mut self.out) else {
                 break;
             };
@@ -309,9 +322,8 @@ impl Task {
     /// Reports a lost transport to the session.
     fn lost(&mut self, id: TransportId, failure: Failure) {
         self.detail = Some(failure.detail);
-        let _ = self
-            .session
-            .handle_disconnected(self.clock.now(), id, failure.reason);
+        let now = self.now();
+        let _ = self.session.handle_disconnected(now, id, failure.reason);
     }
 
     fn session_events(&mut self, batch: Vec<session::Event>) {
@@ -329,8 +341,9 @@ impl Task {
                 session::Event::Disconnected { reason } => {
                     let retry = batch[index..].iter().find_map(|e| match *e {
                         session::Event::ReconnectScheduled { at, attempt } => {
+                            // In the core's milliseconds: exactly the backoff's delay.
+                            let delay = Clock::duration(at.saturating_since(self.last_call));
                             let at = self.clock.to_tokio(at);
-                            let delay = at.saturating_duration_since(tokio::time::Instant::now());
                             Some(Retry { attempt, delay, at })
                         }
                         _ => None,
@@ -354,7 +367,11 @@ impl Task {
                 }
                 session::Event::ReconnectScheduled { attempt, at } => {
                     let delay = self.clock.to_tokio(at) - tokio::time::Instant::now();
-                    info!(attempt, delay_ms = delay.as_millis() as u64, "reconnect scheduled");
+                    info!(
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        "reconnect scheduled"
+                    );
                 }
                 session::Event::GaveUp { attempts } => {
                     error!(attempts, "gave up reconnecting");
@@ -465,8 +482,7 @@ impl Task {
             let e = join_error.take().unwrap_or(Error::ChannelClosed);
             let _ = waiter.send(Err(e));
         }
-        let (gone, kept): (Vec<_>, Vec<_>) =
-            self.buffered.drain(..).partition(|b| b.channel == id);
+        let (gone, kept): (Vec<_>, Vec<_>) = self.buffered.drain(..).partition(|b| b.channel == id);
         self.buffered = kept.into();
         for b in gone {
             let _ = b.waiter.send(Err(Error::Aborted(ErrorCause::Closed)));
@@ -493,12 +509,13 @@ impl Task {
         match result {
             Ok(ws) => {
                 let took = started.elapsed();
-                debug!(transport = id.0, duration_ms = took.as_millis() as u64, "upgraded");
-                if self
-                    .session
-                    .handle_connected(self.clock.now(), id)
-                    .is_ok()
-                {
+                debug!(
+                    transport = id.0,
+                    duration_ms = took.as_millis() as u64,
+                    "upgraded"
+                );
+                let now = self.now();
+                if self.session.handle_connected(now, id).is_ok() {
                     self.link = Link::Up { id, ws };
                 }
             }
@@ -511,7 +528,8 @@ impl Task {
 
     fn timeout(&mut self) {
         let now = tokio::time::Instant::now();
-        self.session.handle_timeout(self.clock.to_core(now));
+        self.last_call = self.clock.to_core(now);
+        self.session.handle_timeout(self.last_call);
         while let Some(index) = self.buffered.iter().position(|b| b.deadline <= now) {
             if let Some(b) = self.buffered.remove(index) {
                 let _ = b.waiter.send(Err(Error::Timeout));
@@ -577,7 +595,7 @@ impl Task {
             Some(text) => Frame::Text(text.as_str()),
             None => Frame::Binary(&bytes),
         };
-        let now = self.clock.now();
+        let now = self.now();
         let inbound = match self.session.handle_frame(now, frame) {
             Ok(Some(inbound)) => inbound,
             Ok(None) => return,
@@ -625,7 +643,7 @@ impl Task {
     // ----- handle commands -------------------------------------------------------------
 
     async fn command(&mut self, command: Command) {
-        let now = self.clock.now();
+        let now = self.now();
         match command {
             Command::Join {
                 topic,
@@ -639,9 +657,7 @@ impl Task {
                     return;
                 };
                 let Ok(raw) = codec::RawJson::new(json) else {
-                    let _ = reply.send(Err(Error::Payload(
-                        super::error::PayloadError::NotUtf8,
-                    )));
+                    let _ = reply.send(Err(Error::Payload(super::error::PayloadError::NotUtf8)));
                     return;
                 };
                 if let Some(id) = self.session.find(&topic) {
@@ -754,7 +770,7 @@ impl Task {
         if self.pushes.len() >= self.config.max_pending_pushes {
             return Some(b);
         }
-        let now = self.clock.now();
+        let now = self.now();
         let result = loop {
             let core_payload = match &b.payload {
                 Payload::Json(bytes) => {
@@ -772,8 +788,7 @@ impl Task {
                 .push(now, b.channel, &b.event, core_payload, &mut self.out);
             match result {
                 Err(session::Error::Encode(EncodeError::BufferTooSmall { required }))
-                    if required <= self.config.max_message_size
-                        && required > self.out.len() =>
+                    if required <= self.config.max_message_size && required > self.out.len() =>
                 {
                     self.out.resize(required, 0);
                 }
@@ -835,7 +850,8 @@ impl Task {
     /// The user's disconnect: the session stops, the WebSocket closes with 1000 (waiting for
     /// the server's close up to `close_timeout`), and every waiter is answered.
     async fn disconnect(&mut self) {
-        self.session.disconnect(self.clock.now());
+        let now = self.now();
+        self.session.disconnect(now);
         let mut batch = Vec::new();
         while let Some(event) = self.session.poll_event() {
             batch.push(event);
@@ -945,6 +961,10 @@ fn linger(mut ws: Box<Ws>, close: Option<CloseFrame>, limit: std::time::Duration
 fn ws_error_reason(e: &tungstenite::Error) -> DisconnectReason {
     use tungstenite::error::{CapacityError, Error as E};
     match e {
+        // The peer dropped TCP without a close frame: a transport failure.
+        E::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
+            DisconnectReason::Io
+        }
         E::Protocol(_) => DisconnectReason::Protocol { code: 1002 },
         E::Capacity(CapacityError::MessageTooLong { .. }) => {
             DisconnectReason::Protocol { code: 1009 }
