@@ -80,8 +80,7 @@ async fn connect_join_and_push_replies() {
     ));
 
     // The upgrade: params in the query (encoded), vsn, the extra header.
-    let log = server.log();
-    let conn = &log.conns[0];
+    let conn = server.log().conns[0].clone();
     assert!(
         conn.uri
             .starts_with("/socket/websocket?token=s3cret%20value&vsn=2.0.0"),
@@ -97,7 +96,6 @@ async fn connect_join_and_push_replies() {
     assert_eq!(join[3], "phx_join");
     assert_eq!(join[4], json!({"user": 7}));
     assert_eq!(join[0], join[1], "a join's ref is its join_ref");
-    drop(log);
     let pushes = frames_with_event(&server, 0, "echo");
     assert_eq!(pushes[0][0], join[0]);
     client.disconnect().await;
@@ -181,9 +179,8 @@ async fn binary_push_and_binary_reply() {
         .await
         .unwrap();
     assert_eq!(reply, Payload::Binary(data.clone()));
-    let log = server.log();
-    let binary = log.conns[0]
-        .frames
+    let frames = server.log().conns[0].frames.clone();
+    let binary = frames
         .iter()
         .find_map(|f| match f {
             Received::Binary(b) => Some(b.clone()),
@@ -192,7 +189,6 @@ async fn binary_push_and_binary_reply() {
         .expect("a binary frame");
     assert_eq!(binary[0], 0, "a binary push (kind 0)");
     assert!(binary.ends_with(&data), "{binary:?}");
-    drop(log);
     client.disconnect().await;
 }
 

@@ -69,8 +69,7 @@ fn assert_new_join_refs(server: &Server, earlier: &[String], conn: usize) -> Vec
             let (_, _, join_ref) = log
                 .joins()
                 .into_iter()
-                .filter(|(c, t, _)| *c == conn && t == topic)
-                .last()
+                .rfind(|(c, t, _)| *c == conn && t == topic)
                 .unwrap_or_else(|| panic!("no rejoin of {topic} on connection {conn}"));
             join_ref
         })

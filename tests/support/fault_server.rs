@@ -320,10 +320,11 @@ async fn accept_loop(
         conns.spawn(async move {
             match tls {
                 None => connection(tcp, id, shared.clone()).await,
-                Some(tls) => match tls.accept(tcp).await {
-                    Ok(stream) => connection(stream, id, shared.clone()).await,
-                    Err(_) => {}
-                },
+                Some(tls) => {
+                    if let Ok(stream) = tls.accept(tcp).await {
+                        connection(stream, id, shared.clone()).await;
+                    }
+                }
             }
             shared.update(id, |c| c.ended = true);
         });
@@ -351,6 +352,8 @@ where
         tokio::time::sleep(knobs.upgrade_delay).await;
     }
     let mut vsn = Vsn::V1;
+    // The signature tungstenite's `Callback` asks for.
+    #[allow(clippy::result_large_err)]
     let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         let uri = req.uri().to_string();
         let headers: BTreeMap<String, String> = req
