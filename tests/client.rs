@@ -397,3 +397,168 @@ async fn pings_are_answered_and_disconnect_sends_a_close_frame() {
         Err(Error::Disconnected)
     ));
 }
+
+/// Every `Handler` callback, driven by `run_with` over a real connection: connect, join,
+/// message, reply, topic close (refused and crashed), leave (by the client and by the
+/// server), disconnect.
+#[tokio::test]
+async fn handler_callbacks() {
+    use fawkes::client::{
+        run_with, Handler, LeaveReason, Message, PushRef, Reply, Retry, TopicCloseReason,
+    };
+    use tokio::sync::mpsc;
+
+    struct Recorder(mpsc::UnboundedSender<String>);
+    impl Handler for Recorder {
+        async fn handle_connect(&mut self, _client: &Client) {
+            let _ = self.0.send("connect".into());
+        }
+        async fn handle_join(&mut self, _client: &Client, topic: &str, response: &Payload) {
+            let response = response.to_value().unwrap();
+            let _ = self.0.send(format!("join {topic} {response}"));
+        }
+        async fn handle_message(&mut self, _client: &Client, message: Message) {
+            let _ = self
+                .0
+                .send(format!("message {} {}", message.topic, message.event));
+        }
+        async fn handle_reply(&mut self, _: &Client, topic: &str, _: PushRef, reply: Reply) {
+            let _ = self.0.send(format!("reply {topic} {}", reply.status));
+        }
+        async fn handle_topic_close(&mut self, _: &Client, topic: &str, r: TopicCloseReason) {
+            let reason = match r {
+                TopicCloseReason::Refused(_) => "refused",
+                TopicCloseReason::Crashed => "crashed",
+                TopicCloseReason::JoinTimeout => "timeout",
+                _ => "other",
+            };
+            let _ = self.0.send(format!("topic_close {topic} {reason}"));
+        }
+        async fn handle_leave(&mut self, _: &Client, topic: &str, reason: LeaveReason) {
+            let _ = self.0.send(format!("leave {topic} {reason:?}"));
+        }
+        async fn handle_disconnect(&mut self, _: &Client, r: DisconnectReason, _: Option<Retry>) {
+            let _ = self.0.send(format!("disconnect {r:?}"));
+        }
+    }
+
+    let server = Server::start().await;
+    server.knobs(|k| k.refused = vec!["rooms:secret".to_owned()]);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (client, events) = Client::builder(server.url())
+        .rejoin_backoff(fawkes::client::Backoff {
+            steps: &[],
+            then: 60_000,
+        })
+        .timeout(Duration::from_millis(500))
+        .connect()
+        .unwrap();
+    let running = tokio::spawn(run_with(client.clone(), events, Recorder(tx)));
+    async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
+        tokio::time::timeout(fault_server::GUARD, rx.recv())
+            .await
+            .expect("a callback in time")
+            .expect("the handler runs")
+    }
+    assert_eq!(next(&mut rx).await, "connect");
+    client.join(TOPIC, json!({})).await.unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        format!("join {TOPIC} {}", json!({"topic": TOPIC}))
+    );
+    server.broadcast(TOPIC, "news", json!({}));
+    assert_eq!(next(&mut rx).await, format!("message {TOPIC} news"));
+    client.push(TOPIC, "echo", json!({})).await.unwrap();
+    assert_eq!(next(&mut rx).await, format!("reply {TOPIC} ok"));
+    let _ = client.join("rooms:secret", json!({})).await;
+    assert_eq!(next(&mut rx).await, "topic_close rooms:secret refused");
+    client.leave("rooms:secret").await.unwrap();
+    assert_eq!(next(&mut rx).await, "leave rooms:secret Left");
+    // The server's channel crashes (it rejoins by itself), then the server closes it.
+    client.push(TOPIC, "crash", json!({})).await.unwrap_err();
+    assert_eq!(next(&mut rx).await, format!("topic_close {TOPIC} crashed"));
+    client.join("rooms:other", json!({})).await.unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        format!("join rooms:other {}", json!({"topic": "rooms:other"}))
+    );
+    let _ = client.push("rooms:other", "close", json!({})).await;
+    assert_eq!(next(&mut rx).await, "leave rooms:other Closed");
+    client.disconnect().await;
+    assert_eq!(next(&mut rx).await, "disconnect Requested");
+    tokio::time::timeout(fault_server::GUARD, running)
+        .await
+        .expect("run ends after disconnect")
+        .unwrap();
+}
+
+/// Spans and events are emitted for connect, join and disconnect, and neither a param
+/// value nor the auth token ever reaches a log line.
+#[tokio::test]
+async fn tracing_never_logs_secrets() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            fault_server::lock(&self.0).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = Server::start().await;
+    let url = format!("{}?query_secret=hunter2", server.url());
+    let (client, mut events) = Client::builder(url)
+        .param("token", "param-secret-42")
+        .auth_token("auth-secret-77")
+        .connect()
+        .unwrap();
+    client.join(TOPIC, json!({})).await.unwrap();
+    expect(&mut events, "Joined", joined(TOPIC)).await;
+    server.close_all(1011);
+    expect(&mut events, "Disconnected", |e| {
+        matches!(e, Event::Disconnected { .. }).then_some(())
+    })
+    .await;
+    expect(&mut events, "the rejoin", joined(TOPIC)).await;
+    client.disconnect().await;
+
+    let text = String::from_utf8(fault_server::lock(&capture.0).clone()).unwrap();
+    for needle in [
+        "connecting",
+        "connected",
+        "joining",
+        "joined",
+        "disconnected",
+        "reconnect scheduled",
+        "fawkes.client",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in the log:\n{text}");
+    }
+    for secret in ["param-secret-42", "auth-secret-77", "hunter2"] {
+        assert!(!text.contains(secret), "{secret} logged:\n{text}");
+    }
+    assert!(format!(
+        "{:?}",
+        Client::builder("ws://h/s?t=hunter2")
+            .param("k", "param-secret-42")
+            .auth_token("auth-secret-77")
+            .build()
+            .unwrap()
+    )
+    .find("secret")
+    .is_none());
+}

@@ -344,3 +344,42 @@ async fn wss_with_a_self_signed_certificate() {
     );
     client.disconnect().await;
 }
+
+/// `max_reconnect_attempts` stops the client after that many failures in a row, and
+/// jitter spreads each delay by at most its percentage.
+#[tokio::test]
+async fn gives_up_after_max_attempts_with_jitter() {
+    let server = Server::start().await;
+    server.knobs(|k| k.mode = Mode::Refuse(403));
+    let (client, mut events) = Client::builder(server.url())
+        .max_reconnect_attempts(Some(3))
+        .jitter(50)
+        .connect()
+        .unwrap();
+    for attempt in 1..=3u32 {
+        let (reason, _, retry) = disconnected(&mut events).await;
+        assert_eq!(reason, DisconnectReason::Refused { status: 403 });
+        let retry = retry.unwrap();
+        assert_eq!(retry.attempt, attempt);
+        let step = Backoff::RECONNECT.steps[attempt as usize - 1];
+        let delay = retry.delay.as_millis() as u64;
+        assert!(
+            (step..=step + step / 2).contains(&delay),
+            "{delay} ms for {step} ms"
+        );
+    }
+    let (_, _, retry) = disconnected(&mut events).await;
+    assert!(retry.is_none(), "no retry after the last attempt");
+    let attempts = expect(&mut events, "GaveUp", |e| match e {
+        Event::GaveUp { attempts } => Some(*attempts),
+        _ => None,
+    })
+    .await;
+    assert_eq!(attempts, 3);
+    assert!(events.recv().await.is_none(), "the client stopped");
+    assert_eq!(server.log().conns.len(), 4, "1 + 3 attempts");
+    assert!(matches!(
+        client.join("rooms:lobby", json!({})).await,
+        Err(fawkes::client::Error::Disconnected)
+    ));
+}

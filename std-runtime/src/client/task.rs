@@ -144,6 +144,8 @@ pub(crate) struct Task {
     buffered: VecDeque<Buffered>,
     /// What the transport said about the last failure, for the next `Disconnected` event.
     detail: Option<String>,
+    /// How long the last successful attempt took (TCP, TLS, upgrade).
+    connect_took: Option<std::time::Duration>,
     /// The time of the last session call, from which its events' delays count.
     last_call: fawkes_core::time::Instant,
     stopped: bool,
@@ -169,6 +171,7 @@ impl Task {
             pushes: HashMap::new(),
             buffered: VecDeque::new(),
             detail: None,
+            connect_took: None,
             last_call: fawkes_core::time::Instant::ZERO,
             stopped: false,
         }
@@ -331,7 +334,8 @@ impl Task {
             match *event {
                 session::Event::Connect { transport } => self.start_attempt(transport),
                 session::Event::Connected => {
-                    info!("connected");
+                    let took = self.connect_took.take().unwrap_or_default();
+                    info!(duration_ms = took.as_millis() as u64, "connected");
                     let now = tokio::time::Instant::now();
                     for channel in self.channels.values_mut() {
                         channel.join_started = now;
@@ -1015,5 +1019,45 @@ fn share(frame: &Bytes, part: &[u8]) -> Bytes {
         frame.slice_ref(part)
     } else {
         Bytes::copy_from_slice(part)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Received payloads are slices of the frame's buffer, not copies.
+    #[test]
+    fn payloads_share_the_frame() {
+        let frame = Bytes::from_static(br#"[null,null,"rooms:lobby","news",{"a":[1,2]}]"#);
+        let text = std::str::from_utf8(&frame).unwrap();
+        let message =
+            codec::decode(codec::Vsn::V2, codec::Sender::Server, Frame::Text(text)).unwrap();
+        let shared = payload(&frame, message.payload);
+        assert_eq!(shared.as_bytes(), br#"{"a":[1,2]}"#);
+        let start = frame.as_ptr() as usize;
+        let at = shared.as_bytes().as_ptr() as usize;
+        assert!(
+            at >= start && at < start + frame.len(),
+            "a slice of the frame"
+        );
+        assert_eq!(owned(message.topic), "rooms:lobby");
+
+        let binary = Bytes::from_static(b"\x02\x0b\x04rooms:lobbynews\x00\x01\xff");
+        let message = codec::decode(
+            codec::Vsn::V2,
+            codec::Sender::Server,
+            Frame::Binary(&binary),
+        )
+        .unwrap();
+        let shared = payload(&binary, message.payload);
+        assert_eq!(shared, Payload::Binary(Bytes::from_static(b"\x00\x01\xff")));
+        assert_eq!(
+            shared.as_bytes().as_ptr(),
+            binary[binary.len() - 3..].as_ptr()
+        );
+        // Anything outside the frame is copied, never mis-sliced.
+        let other = [1u8, 2];
+        assert_eq!(share(&binary, &other), Bytes::copy_from_slice(&other));
     }
 }
