@@ -235,6 +235,13 @@ async fn payload_kinds() {
             .await,
         Err(Error::Payload(_))
     ));
+    // So is a `Payload::Json` built by hand around invalid bytes (checked in the task).
+    assert!(matches!(
+        client
+            .push(TOPIC, "echo", Payload::Json(Bytes::from_static(b"[1,")))
+            .await,
+        Err(Error::Payload(_))
+    ));
     // A join payload must be JSON.
     assert!(matches!(
         client

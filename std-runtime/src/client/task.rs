@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tracing::{debug, error, info, warn};
 
 use super::config::{redacted_url, Config, SESSION_PUSHES};
-use super::error::Error;
+use super::error::{Error, PayloadError};
 use super::event::{Event, Message, Reply, Retry};
 use super::payload::Payload;
 use super::transport::{self, Failure, Ws};
@@ -654,15 +654,18 @@ impl Task {
                 payload,
                 reply,
             } => {
-                let Some(json) = payload.as_json_str() else {
-                    let _ = reply.send(Err(Error::Payload(
-                        super::error::PayloadError::BinaryNotAllowed,
-                    )));
-                    return;
+                let raw = match &payload {
+                    Payload::Binary(_) => Err(PayloadError::BinaryNotAllowed),
+                    Payload::Json(bytes) => std::str::from_utf8(bytes)
+                        .map_err(|_| PayloadError::NotUtf8)
+                        .and_then(|t| codec::RawJson::new(t).map_err(PayloadError::InvalidJson)),
                 };
-                let Ok(raw) = codec::RawJson::new(json) else {
-                    let _ = reply.send(Err(Error::Payload(super::error::PayloadError::NotUtf8)));
-                    return;
+                let raw = match raw {
+                    Ok(raw) => raw,
+                    Err(e) => {
+                        let _ = reply.send(Err(Error::Payload(e)));
+                        return;
+                    }
                 };
                 if let Some(id) = self.session.find(&topic) {
                     // Already wanted: the new payload is used from the next (re)join on.
@@ -778,11 +781,16 @@ impl Task {
         let result = loop {
             let core_payload = match &b.payload {
                 Payload::Json(bytes) => {
-                    // Checked when the payload was made.
-                    let text = std::str::from_utf8(bytes).unwrap_or("null");
-                    match codec::RawJson::new(text) {
+                    // `Payload::Json` can be built by hand: check it is one JSON value.
+                    let raw = std::str::from_utf8(bytes)
+                        .map_err(|_| PayloadError::NotUtf8)
+                        .and_then(|t| codec::RawJson::new(t).map_err(PayloadError::InvalidJson));
+                    match raw {
                         Ok(raw) => codec::Payload::Json(raw),
-                        Err(_) => codec::Payload::Json(codec::RawJson::EMPTY_OBJECT),
+                        Err(e) => {
+                            let _ = b.waiter.send(Err(Error::Payload(e)));
+                            return None;
+                        }
                     }
                 }
                 Payload::Binary(bytes) => codec::Payload::Binary(bytes),
