@@ -8,7 +8,6 @@
 //!   other Phoenix client.
 
 pub mod client;
-#[allow(dead_code)] // used by the client and the endpoint as they land
 mod clock;
 pub mod endpoint;
 
