@@ -223,6 +223,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if result.is_ok() {
             self.inner.metrics.frames_out.inc_by(frames);
             self.inner.metrics.bytes_out.inc_by(bytes as u64);
+            self.inner.metrics.write_batches.inc();
         }
         result
     }

@@ -17,6 +17,7 @@ pub(crate) struct Metrics {
     pub(crate) deliveries: Counter,
     pub(crate) frames_out: Counter,
     pub(crate) bytes_out: Counter,
+    pub(crate) write_batches: Counter,
     pub(crate) queue_high_water: Gauge,
     pub(crate) slow_consumers: Counter,
     pub(crate) dropped: Counter,
@@ -41,6 +42,9 @@ pub struct Stats {
     pub frames_out: u64,
     /// Payload bytes of those frames.
     pub bytes_out: u64,
+    /// Batches written (frames fed, then one flush): `frames_out / write_batches` frames
+    /// per batch.
+    pub write_batches: u64,
     /// The deepest any send queue has been.
     pub queue_high_water: i64,
     /// Connections closed by the slow-consumer policy.
@@ -68,6 +72,7 @@ impl Metrics {
             deliveries: Counter::default(),
             frames_out: Counter::default(),
             bytes_out: Counter::default(),
+            write_batches: Counter::default(),
             queue_high_water: Gauge::default(),
             slow_consumers: Counter::default(),
             dropped: Counter::default(),
@@ -96,6 +101,11 @@ impl Metrics {
             "bytes_out",
             "Payload bytes of the frames written",
             m.bytes_out.clone(),
+        );
+        registry.register(
+            "write_batches",
+            "Write batches (frames fed, then one flush)",
+            m.write_batches.clone(),
         );
         registry.register(
             "queue_depth_high_water",
@@ -150,6 +160,7 @@ impl Metrics {
             deliveries: self.deliveries.get(),
             frames_out: self.frames_out.get(),
             bytes_out: self.bytes_out.get(),
+            write_batches: self.write_batches.get(),
             queue_high_water: self.queue_high_water.get(),
             slow_consumer_disconnects: self.slow_consumers.get(),
             dropped: self.dropped.get(),
