@@ -36,7 +36,7 @@ struct Client {
 
 /// What a connection attempt got.
 enum Opened {
-    Ws(Client),
+    Ws(Box<Client>),
     Refused(u16),
 }
 
@@ -52,7 +52,7 @@ async fn open(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> Opened
         );
     }
     match within("upgrade", tokio_tungstenite::client_async(request, tcp)).await {
-        Ok((ws, _)) => Opened::Ws(Client { ws, next_ref: 1 }),
+        Ok((ws, _)) => Opened::Ws(Box::new(Client { ws, next_ref: 1 })),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             Opened::Refused(response.status().as_u16())
         }
@@ -66,7 +66,7 @@ async fn connect(addr: SocketAddr) -> Client {
 
 async fn connect_vsn(addr: SocketAddr, vsn: &str) -> Client {
     match open(addr, &format!("vsn={vsn}"), &[]).await {
-        Opened::Ws(c) => c,
+        Opened::Ws(c) => *c,
         Opened::Refused(status) => panic!("refused with {status}"),
     }
 }
