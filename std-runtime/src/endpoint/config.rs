@@ -57,7 +57,6 @@ pub(crate) struct Settings {
     pub(crate) shutdown_grace: Duration,
     pub(crate) close_wait: Duration,
     pub(crate) read_buffer: usize,
-    pub(crate) write_buffer: usize,
 }
 
 /// Builds an [`Endpoint`]: every option, with Phoenix's defaults, then [`Builder::bind`].
@@ -118,7 +117,6 @@ impl Builder {
                 shutdown_grace: Duration::from_secs(10),
                 close_wait: Duration::from_secs(1),
                 read_buffer: 1024,
-                write_buffer: 32 * 1024,
             },
             routes: vec!["*".into()],
             handler: Arc::new(Permissive),
@@ -204,13 +202,6 @@ impl Builder {
     /// tungstenite's read buffer per connection (default 1 KiB; larger frames grow it).
     pub fn read_buffer(mut self, bytes: usize) -> Self {
         self.settings.read_buffer = bytes.max(64);
-        self
-    }
-
-    /// Bytes buffered before a write reaches the socket while a batch is fed (default
-    /// 32 KiB); every batch is flushed once at its end.
-    pub fn write_buffer(mut self, bytes: usize) -> Self {
-        self.settings.write_buffer = bytes;
         self
     }
 

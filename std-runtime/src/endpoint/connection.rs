@@ -3,7 +3,6 @@
 //! then one flush), the idle timeout runs on the socket's deadline, and the connection ends
 //! with the socket's close code, the slow-consumer policy's, or the shutdown's.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -26,6 +25,7 @@ use super::hooks::{EventRequest, JoinDecision, JoinRequest};
 use super::queue::{Inbox, Outbox};
 use super::registry::Subscriber;
 use super::shutdown::Guard;
+use super::writer::{OutFrame, Writer};
 use super::{ConnectionId, Inner};
 use crate::clock::Clock;
 
@@ -78,7 +78,7 @@ pub(crate) struct Connection<S> {
     /// Topics this connection is subscribed to in the registry (its joined channels).
     pub(crate) topics: Vec<Box<str>>,
     /// Frames to write in the next batch.
-    pub(crate) pending: VecDeque<Message>,
+    pub(crate) writer: Writer,
     /// The idle-timeout timer, reset only when its deadline moves.
     pub(crate) idle: Pin<Box<Sleep>>,
     pub(crate) idle_at: Option<fawkes_core::time::Instant>,
@@ -107,15 +107,12 @@ fn with_buffer<T>(
     }
 }
 
-/// The WebSocket message of an encoded frame.
-fn message(mut buf: Vec<u8>, sent: Transmit) -> Message {
+/// The data frame of an encoded message.
+fn out_frame(mut buf: Vec<u8>, sent: Transmit) -> OutFrame {
     buf.truncate(sent.len);
-    match sent.kind {
-        FrameKind::Text => match String::from_utf8(buf) {
-            Ok(text) => Message::Text(Utf8Bytes::from(text)),
-            Err(e) => Message::Binary(Bytes::from(e.into_bytes())),
-        },
-        FrameKind::Binary => Message::Binary(Bytes::from(buf)),
+    OutFrame {
+        text: sent.kind == FrameKind::Text,
+        payload: Bytes::from(buf),
     }
 }
 
@@ -168,7 +165,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Wake::Shutdown(code) => Some(End::Shutdown(code)),
                 Wake::Overflow => Some(End::SlowConsumer),
                 Wake::Queue => {
-                    self.inbox.take(&mut self.pending);
+                    self.inbox.drain_into(&mut self.writer);
                     self.flush_pending(true).await.err()
                 }
                 Wake::Input(None) => Some(End::ClientGone),
@@ -201,18 +198,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Writes the pending frames: all fed, then one flush. Interrupted by an overflow of
     /// the queue and, when `interruptible`, by a shutdown.
     async fn flush_pending(&mut self, interruptible: bool) -> Result<(), End> {
-        if self.pending.is_empty() {
+        if self.writer.is_empty() {
             return Ok(());
         }
-        let frames = self.pending.len() as u64;
-        let bytes: usize = self.pending.iter().map(Message::len).sum();
+        let frames = self.writer.len() as u64;
+        let bytes = self.writer.payload_bytes();
         let ws = &mut self.ws;
-        let pending = &mut self.pending;
+        let writer = &mut self.writer;
         let write = async {
-            while let Some(frame) = pending.pop_front() {
-                ws.feed(frame).await?;
+            if !writer.is_partial() {
+                // tungstenite's own frames (pongs) first; never inside one of ours.
+                ws.flush().await.map_err(std::io::Error::other)?;
             }
-            ws.flush().await
+            writer.write_all(ws.get_mut()).await
         };
         let result = tokio::select! {
             biased;
@@ -263,7 +261,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         };
         if let Some(sent) = handled.transmit {
-            self.pending.push_back(message(buf, sent));
+            self.writer.push(out_frame(buf, sent));
         }
         match handled.inbound {
             Inbound::Join {
@@ -309,7 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 let (buf, crashed) =
                     with_buffer(|out| self.socket.refuse_join(channel, JOIN_CRASHED, out));
                 if let Ok(sent) = crashed {
-                    self.pending.push_back(message(buf, sent));
+                    self.writer.push(out_frame(buf, sent));
                 } else {
                     let _ = self.socket.forget_join(channel);
                 }
@@ -317,7 +315,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 return;
             }
         };
-        self.pending.push_back(message(buf, sent));
+        self.writer.push(out_frame(buf, sent));
         if !accept {
             self.inner.metrics.refused_joins.inc();
             tracing::debug!(connection = %self.id, topic, "join refused");
@@ -357,7 +355,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             socket.reply(channel, msg.msg_ref, &reply.status, raw(&response), out)
         });
         match result {
-            Ok(sent) => self.pending.push_back(message(buf, sent)),
+            Ok(sent) => self.writer.push(out_frame(buf, sent)),
             Err(e) => tracing::warn!(connection = %self.id, topic, error = %e, "reply failed"),
         }
     }
@@ -367,7 +365,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let socket = &mut self.socket;
             let (buf, result) = with_buffer(|out| socket.poll_transmit(out));
             match result {
-                Ok(Some(sent)) => self.pending.push_back(message(buf, sent)),
+                Ok(Some(sent)) => self.writer.push(out_frame(buf, sent)),
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(connection = %self.id, error = %e, "lifecycle frame failed");
@@ -440,11 +438,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// period.
     async fn shut_down(&mut self, code: u16) -> End {
         let deadline = tokio::time::Instant::now() + self.inner.settings.shutdown_grace;
-        self.inbox.take(&mut self.pending);
+        self.inbox.drain_into(&mut self.writer);
         self.inbox.close();
         let flushed = tokio::time::timeout_at(deadline, self.flush_pending(false)).await;
         if let Ok(Err(End::SlowConsumer)) = flushed {
             return self.slow_consumer().await;
+        }
+        if self.writer.is_partial() {
+            // The grace period ended inside a frame: no close frame can follow it.
+            return End::Closed(code);
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         self.close_within(code, left).await;
@@ -453,7 +455,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     async fn slow_consumer(&mut self) -> End {
         self.inbox.close();
-        self.pending.clear();
+        let partial = self.writer.is_partial();
+        self.writer.clear();
+        if partial {
+            // Cut off inside a frame: no close frame can follow it.
+            return End::SlowConsumer;
+        }
         let code = match self.inner.settings.slow_consumer {
             SlowConsumer::Disconnect { close_code } => close_code,
             _ => CLOSE_MALFORMED,

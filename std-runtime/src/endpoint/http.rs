@@ -193,13 +193,14 @@ fn upgrade(mut req: Request<Incoming>, peer: SocketAddr, inner: &Arc<Inner>) -> 
     response
 }
 
-/// The tungstenite settings of every connection: small read buffer, batched writes, the
-/// frame size limit.
+/// The tungstenite settings of every connection: a small read buffer, the frame size
+/// limit (data frames are written by the connection's own writer).
 pub(crate) fn ws_config(inner: &Inner) -> WebSocketConfig {
     let s = &inner.settings;
     WebSocketConfig::default()
         .read_buffer_size(s.read_buffer)
-        .write_buffer_size(s.write_buffer)
+        // Only control frames go through tungstenite's writes: straight out.
+        .write_buffer_size(0)
         .max_message_size(Some(s.max_frame_size))
         .max_frame_size(Some(s.max_frame_size))
 }
@@ -224,7 +225,7 @@ where
         clock,
         guard,
         topics: Vec::new(),
-        pending: std::collections::VecDeque::new(),
+        writer: super::writer::Writer::default(),
         idle: Box::pin(tokio::time::sleep(std::time::Duration::from_secs(3600))),
         idle_at: None,
     }

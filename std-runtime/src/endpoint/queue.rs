@@ -6,11 +6,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::writer::{OutFrame, Writer};
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Message;
 
 struct State {
-    items: VecDeque<Message>,
+    items: VecDeque<OutFrame>,
     /// The queue overflowed under [`SlowConsumer::Disconnect`](super::SlowConsumer): the
     /// connection is being closed and takes nothing more.
     overflowed: bool,
@@ -76,7 +76,7 @@ pub(crate) fn bounded(capacity: usize) -> (Outbox, Inbox) {
 impl Outbox {
     /// Queues a frame; returns the depth after the push. When full, `disconnect` marks the
     /// queue overflowed (the connection task closes it).
-    pub(crate) fn push(&self, frame: Message, disconnect: bool) -> Result<usize, PushError> {
+    pub(crate) fn push(&self, frame: OutFrame, disconnect: bool) -> Result<usize, PushError> {
         let mut state = lock(&self.shared);
         if state.closed || state.overflowed {
             return Err(PushError::Closed);
@@ -123,18 +123,22 @@ impl Inbox {
         lock(&self.shared).overflowed
     }
 
-    /// Moves every queued frame into `out` (which keeps its capacity between batches).
-    pub(crate) fn take(&self, out: &mut VecDeque<Message>) {
+    /// Moves every queued frame to the writer.
+    pub(crate) fn drain_into(&self, writer: &mut Writer) {
         let mut state = lock(&self.shared);
-        if out.is_empty() {
-            std::mem::swap(out, &mut state.items);
-        } else {
-            out.extend(state.items.drain(..));
+        for frame in state.items.drain(..) {
+            writer.push(frame);
         }
         // An idle connection gives back what a burst grew.
         if state.items.capacity() > 64 {
             state.items.shrink_to(16);
         }
+    }
+
+    /// Takes every queued frame (tests look at them).
+    #[cfg(test)]
+    pub(crate) fn take_frames(&self) -> Vec<OutFrame> {
+        lock(&self.shared).items.drain(..).collect()
     }
 
     /// The deepest the queue has been.
@@ -152,6 +156,16 @@ impl Inbox {
 mod tests {
     use super::*;
 
+    #[allow(non_snake_case)]
+    mod Message {
+        pub(super) fn text(t: &'static str) -> super::OutFrame {
+            super::OutFrame {
+                text: true,
+                payload: bytes::Bytes::from_static(t.as_bytes()),
+            }
+        }
+    }
+
     #[test]
     fn bounded_and_overflow() {
         let (outbox, inbox) = bounded(2);
@@ -163,8 +177,8 @@ mod tests {
             outbox.push(Message::text("d"), true),
             Err(PushError::Closed)
         );
-        let mut out = VecDeque::new();
-        inbox.take(&mut out);
+        let mut out = Writer::default();
+        inbox.drain_into(&mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(inbox.high_water(), 2);
     }
@@ -175,8 +189,8 @@ mod tests {
         assert_eq!(outbox.push(Message::text("a"), false), Ok(1));
         assert_eq!(outbox.push(Message::text("b"), false), Err(PushError::Full));
         assert!(!inbox.is_overflowed());
-        let mut out = VecDeque::new();
-        inbox.take(&mut out);
+        let mut out = Writer::default();
+        inbox.drain_into(&mut out);
         assert_eq!(outbox.push(Message::text("c"), false), Ok(1));
         inbox.close();
         assert_eq!(

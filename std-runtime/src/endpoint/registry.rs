@@ -9,12 +9,11 @@ use bytes::Bytes;
 use fawkes_core::codec::{EncodeError, FrameKind, Payload as CorePayload, RawJson, Vsn};
 use fawkes_core::server::fanout;
 use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
-use tokio_tungstenite::tungstenite::Message;
 
 use super::metrics::Metrics;
 use super::pubsub::{Broadcast, BroadcastError, Payload, PayloadError};
 use super::queue::{Outbox, PushError};
+use super::writer::OutFrame;
 use super::ConnectionId;
 
 /// A topic pattern of an in-process subscription: exact, or a prefix ending in `*`.
@@ -68,12 +67,12 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 
 /// A broadcast's frames, encoded once.
 struct Frames {
-    v1: Option<Message>,
-    v2: Message,
+    v1: Option<OutFrame>,
+    v2: OutFrame,
 }
 
 impl Frames {
-    fn for_vsn(&self, vsn: Vsn) -> Option<Message> {
+    fn for_vsn(&self, vsn: Vsn) -> Option<OutFrame> {
         match vsn {
             Vsn::V1 => self.v1.clone(),
             Vsn::V2 => Some(self.v2.clone()),
@@ -81,12 +80,11 @@ impl Frames {
     }
 }
 
-fn text(mut buf: Vec<u8>, len: usize) -> Message {
+fn frame(mut buf: Vec<u8>, len: usize, kind: FrameKind) -> OutFrame {
     buf.truncate(len);
-    match String::from_utf8(buf) {
-        Ok(text) => Message::Text(Utf8Bytes::from(text)),
-        // The encoder writes UTF-8 only; never reached.
-        Err(e) => Message::Binary(Bytes::from(e.into_bytes())),
+    OutFrame {
+        text: kind == FrameKind::Text,
+        payload: Bytes::from(buf),
     }
 }
 
@@ -107,16 +105,9 @@ fn encode(b: &Broadcast) -> Result<Frames, BroadcastError> {
             Ok(frames) => {
                 let (v1_len, v2_len, kind) =
                     (frames.v1.map(<[u8]>::len), frames.v2.len(), frames.v2_kind);
-                let v2 = match kind {
-                    FrameKind::Text => text(v2, v2_len),
-                    FrameKind::Binary => {
-                        v2.truncate(v2_len);
-                        Message::Binary(Bytes::from(v2))
-                    }
-                };
                 return Ok(Frames {
-                    v1: v1_len.map(|len| text(v1, len)),
-                    v2,
+                    v1: v1_len.map(|len| frame(v1, len, FrameKind::Text)),
+                    v2: frame(v2, v2_len, kind),
                 });
             }
             Err(EncodeError::BufferTooSmall { required }) if required > size => size = required,
@@ -213,5 +204,48 @@ impl Registry {
             write(&self.locals).retain(|(_, tx)| !tx.is_closed());
         }
         Ok(delivered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::queue;
+
+    #[test]
+    fn one_encode_per_serializer_shared_by_every_subscriber() {
+        let registry = Registry::default();
+        let metrics = Metrics::new();
+        let mut inboxes = Vec::new();
+        for (id, vsn) in [(1, Vsn::V2), (2, Vsn::V2), (3, Vsn::V1), (4, Vsn::V1)] {
+            let (outbox, inbox) = queue::bounded(4);
+            registry.subscribe(
+                "t",
+                Subscriber {
+                    id: ConnectionId(id),
+                    vsn,
+                    outbox,
+                },
+            );
+            inboxes.push(inbox);
+        }
+        let b = Broadcast {
+            topic: "t".into(),
+            event: "e".into(),
+            payload: Payload::raw_json(r#"{"a":1}"#).expect("JSON"),
+            from: Some(ConnectionId(4)),
+        };
+        assert_eq!(registry.dispatch(&b, true, &metrics).expect("dispatch"), 3);
+        let frames: Vec<Vec<OutFrame>> = inboxes.iter().map(|i| i.take_frames()).collect();
+        assert_eq!(&frames[0][0].payload[..], br#"[null,null,"t","e",{"a":1}]"#);
+        assert_eq!(
+            &frames[2][0].payload[..],
+            br#"{"event":"e","payload":{"a":1},"ref":null,"topic":"t"}"#
+        );
+        // The same bytes, not copies: one allocation per serializer.
+        assert_eq!(frames[0][0].payload.as_ptr(), frames[1][0].payload.as_ptr());
+        assert_ne!(frames[0][0].payload.as_ptr(), frames[2][0].payload.as_ptr());
+        // `broadcast_from` excluded connection 4.
+        assert!(frames[3].is_empty());
     }
 }
