@@ -1041,3 +1041,49 @@ fn empty_topics_and_null_refs_keep_every_channel_text_intact() {
     assert_eq!(p.socket.topic(c), Some("rooms:c"));
     assert_eq!(p.socket.topic(e2), Some(""));
 }
+
+// ----- resizing (a host grows a small socket when a join does not fit) ---------------------
+
+#[test]
+fn resized_socket_keeps_channels_ids_queued_frames_and_deadline() {
+    let mut small: Peer<2, 64> = Peer::v2();
+    let a = small.joined(r#"["1","1","room:a","phx_join",{}]"#);
+    small.now = Instant::from_millis(500);
+    let (got, _) = small.text(r#"["2","2","room:b","phx_join",{}]"#);
+    let Got::Join(b, None) = got else {
+        panic!("{got:?}")
+    };
+    // A join awaits its decision and the table is full: the third join needs room.
+    assert_eq!(small.socket.pending_join(), Some(b));
+    // Too small for the text: refused, nothing changes.
+    assert!(small.socket.resized::<2, 8>().is_none());
+    assert!(small.socket.resized::<1, 64>().is_none());
+    let mut big: Peer<8, 512> = Peer {
+        socket: small.socket.resized().expect("fits"),
+        now: small.now,
+    };
+    assert_eq!(big.socket.poll_timeout(), small.socket.poll_timeout());
+    assert_eq!(big.socket.pending_join(), Some(b));
+    assert_eq!(
+        big.accept(b, "{}"),
+        [r#"["2","2","room:b","phx_reply",{"response":{},"status":"ok"}]"#]
+    );
+    assert!(big.socket.is_joined("room:a") && big.socket.is_joined("room:b"));
+    assert_eq!(big.socket.channel("room:a"), Some(a));
+    // The old socket (a copy) refuses a third channel; the grown one takes it.
+    small.accept(b, "{}");
+    let (got, _) = small.text(r#"["3","3","room:c","phx_join",{}]"#);
+    assert_eq!(got, Got::TooMany);
+    big.joined(r#"["3","3","room:c","phx_join",{}]"#);
+    // A leave's close is queued and comes out of the grown socket in order.
+    let (got, sent) = big.text(r#"["1","4","room:a","phx_leave",{}]"#);
+    assert_eq!(got, Got::Left(a));
+    assert_eq!(
+        sent,
+        [
+            r#"["1","4","room:a","phx_reply",{"response":{},"status":"ok"}]"#,
+            r#"["1","1","room:a","phx_close",{}]"#
+        ]
+    );
+    assert_eq!(big.socket.channel_count(), 2);
+}

@@ -37,7 +37,8 @@ fn print_help() {
          test          the full gate: fmt, clippy -D warnings, every test (fuzz corpus replay\n\
          \x20             included), the {EMBEDDED_TARGET} build, a {SMOKE_SECONDS} s nightly smoke of every\n\
          \x20             fuzz target ({SKIP_SMOKE_VAR}=1 skips the smoke)\n\
-         bench [ARGS]  criterion benches (FAWKES_BENCH_QUICK=1 for a short smoke run)\n\
+         bench [ARGS]  criterion benches (FAWKES_BENCH_QUICK=1 for a short smoke run), then the\n\
+         \x20             endpoint's fan-out and memory figures; `bench endpoint` runs only those\n\
          fuzz [--seconds N] [TARGET]\n\
          \x20             run the fuzz targets on nightly, {DEFAULT_FUZZ_SECONDS} s each by default, and merge\n\
          \x20             inputs with new coverage into fuzz/corpus/<target>; targets: {}",
@@ -129,6 +130,7 @@ fn test() -> Result<(), String> {
             "warnings",
         ],
     )?;
+    install_interop_packages()?;
     run("tests", "cargo", &["test", "--workspace", "--all-targets"])?;
     run("doc tests", "cargo", &["test", "--workspace", "--doc"])?;
     for features in [
@@ -153,10 +155,49 @@ fn test() -> Result<(), String> {
     Ok(())
 }
 
+/// The phoenix.js interop package the endpoint's `endpoint_interop` test runs, installed
+/// from its lockfile. node and npm are required: their absence fails the gate, clearly.
+fn install_interop_packages() -> Result<(), String> {
+    for tool in ["node", "npm"] {
+        let found = Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            return Err(format!(
+                "`{tool}` not found: the phoenix.js interop test (tests/interop) needs Node.js 18+ \
+                 and npm (e.g. `apt-get install nodejs npm`)"
+            ));
+        }
+    }
+    let dir = workspace_root().join("tests").join("interop");
+    println!("\n==> phoenix.js interop packages: npm ci (in tests/interop)");
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()
+        .map_err(|e| format!("npm ci: cannot run `npm`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("npm ci in tests/interop failed ({status})"))
+    }
+}
+
+/// `bench`: the core's criterion benches, then the endpoint's fan-out and memory bench;
+/// `bench endpoint [ARGS]` runs only the endpoint's.
 fn bench(extra: &[String]) -> Result<(), String> {
-    let mut args = vec!["bench", "-p", "fawkes-core"];
-    args.extend(extra.iter().map(String::as_str));
-    run("benchmarks", "cargo", &args)
+    let endpoint_only = extra.first().map(String::as_str) == Some("endpoint");
+    if !endpoint_only {
+        let mut args = vec!["bench", "-p", "fawkes-core"];
+        args.extend(extra.iter().map(String::as_str));
+        run("benchmarks", "cargo", &args)?;
+    }
+    let mut args = vec!["bench", "-p", "fawkes", "--bench", "endpoint", "--"];
+    if endpoint_only {
+        args.extend(extra.iter().skip(1).map(String::as_str));
+    }
+    run("endpoint benchmarks (fan-out, memory)", "cargo", &args)
 }
 
 // ----- fuzzing ---------------------------------------------------------------------------

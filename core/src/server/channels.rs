@@ -92,6 +92,23 @@ impl<const N: usize, const BYTES: usize> Table<N, BYTES> {
         }
     }
 
+    /// This table in one of another capacity: the same slots, generations and arena
+    /// offsets, so every [`ChannelId`] stays valid. `None` when an occupied slot or the
+    /// text does not fit.
+    pub(crate) fn resized<const N2: usize, const BYTES2: usize>(
+        &self,
+    ) -> Option<Table<N2, BYTES2>> {
+        let mut table = Table::<N2, BYTES2>::new();
+        for (slot, entry) in self.entries.iter().enumerate() {
+            if let Some(entry) = entry {
+                *table.entries.get_mut(slot)? = Some(*entry);
+            }
+        }
+        table.arena.extend_from_slice(&self.arena).ok()?;
+        table.next_generation = self.next_generation;
+        Some(table)
+    }
+
     /// Channels in the table, dead ones that still owe a frame included.
     pub(crate) fn len(&self) -> usize {
         self.entries.iter().flatten().count()

@@ -138,6 +138,25 @@ impl<const CHANNELS: usize, const BYTES: usize> Socket<CHANNELS, BYTES> {
         }
     }
 
+    /// The same connection in a socket of another capacity, for a host that starts every
+    /// connection small and grows it when a join does not fit (an
+    /// [`Inbound::TooManyChannels`] below the configured limit): every channel and
+    /// [`ChannelId`], the pending join, the queued frames, the idle deadline and the close
+    /// carried over. `None` when the channels do not fit the other capacity.
+    pub fn resized<const CHANNELS2: usize, const BYTES2: usize>(
+        &self,
+    ) -> Option<Socket<CHANNELS2, BYTES2>> {
+        Some(Socket {
+            config: self.config,
+            vsn: self.vsn,
+            table: self.table.resized()?,
+            last_input: self.last_input,
+            close: self.close,
+            joining: self.joining,
+            next_order: self.next_order,
+        })
+    }
+
     /// The serializer of this connection: which [`fanout`] bytes it gets.
     pub const fn vsn(&self) -> Vsn {
         self.vsn

@@ -1,0 +1,234 @@
+//! The HTTP side, on the endpoint's one port (hyper 1, HTTP/1.1): `GET /health`,
+//! `GET /metrics`, and the WebSocket upgrade at the socket path, decided as Phoenix does
+//! (spec §1): request checks (400), `check_origin` (403), `vsn` and query params from the
+//! core's [`connect`], the auth-token subprotocol, the application's connect hook (403).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use fawkes_core::codec::Vsn;
+use fawkes_core::server::connect::{self, AuthToken, Query, AUTH_TOKEN_PROTOCOL};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use super::connection::{Connection, ServerSocket};
+use super::hooks::ConnectRequest;
+use super::{queue, ConnectionId, Inner};
+use crate::clock::Clock;
+
+type Body = Full<Bytes>;
+
+/// Serves one TCP connection: HTTP requests until it upgrades, closes, or the endpoint
+/// shuts down.
+pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, inner: Arc<Inner>) {
+    let mut guard = inner.shutdown.guard();
+    let io = TokioIo::new(tcp);
+    let service = service_fn(move |req| {
+        let inner = inner.clone();
+        async move { Ok::<_, Infallible>(route(req, peer, &inner)) }
+    });
+    let conn = http1::Builder::new()
+        .serve_connection(io, service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "HTTP connection failed");
+            }
+        }
+        _ = guard.signalled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = status;
+    response
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn route(req: Request<Incoming>, peer: SocketAddr, inner: &Arc<Inner>) -> Response<Body> {
+    if req.uri().path() == inner.settings.path {
+        return upgrade(req, peer, inner);
+    }
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/health") => {
+            text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())
+        }
+        (&Method::GET, "/metrics") => text(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            inner.metrics.encode(),
+        ),
+        _ => empty(StatusCode::NOT_FOUND),
+    }
+}
+
+/// Whether a comma-separated header has `token` (case-insensitively).
+fn has_token(headers: &hyper::HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+fn refuse(inner: &Inner, status: u16, why: &str) -> Response<Body> {
+    inner.metrics.refused_connects.inc();
+    tracing::info!(status, why, "upgrade refused");
+    empty(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN))
+}
+
+fn decode(component: connect::Component<'_>) -> Option<String> {
+    let mut buf = vec![0u8; component.raw().len()];
+    component.decode_into(&mut buf).ok().map(str::to_owned)
+}
+
+fn upgrade(mut req: Request<Incoming>, peer: SocketAddr, inner: &Arc<Inner>) -> Response<Body> {
+    if req.method() != Method::GET {
+        return refuse(inner, connect::BAD_REQUEST, "method is not GET");
+    }
+    let headers = req.headers();
+    let valid = has_token(headers, header::CONNECTION, "upgrade")
+        && has_token(headers, header::UPGRADE, "websocket")
+        && headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v.as_bytes() == b"13");
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).filter(|_| valid) else {
+        inner.metrics.refused_connects.inc();
+        return text(
+            StatusCode::BAD_REQUEST,
+            "text/plain; charset=utf-8",
+            "not a WebSocket upgrade request (RFC 6455 §4.2.1)".into(),
+        );
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if !inner.settings.check_origin.allows(origin) {
+        inner.metrics.refused_connects.inc();
+        tracing::error!(origin, "origin not allowed (check_origin)");
+        return empty(StatusCode::FORBIDDEN);
+    }
+    let query = req.uri().query().unwrap_or("");
+    let vsn = match connect::negotiate(Query::new(query)) {
+        Ok(vsn) => vsn,
+        Err(status) => return refuse(inner, status, "vsn"),
+    };
+    let params: Vec<(String, String)> = Query::new(query)
+        .pairs()
+        .filter_map(|(k, v)| Some((decode(k)?, decode(v)?)))
+        .collect();
+    let protocols = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok());
+    let token = match protocols.map(AuthToken::from_header) {
+        Some(token @ AuthToken::Present(encoded)) => {
+            let mut buf = vec![0u8; encoded.len()];
+            match token.decode_into(&mut buf) {
+                Some(Ok(decoded)) => Some(decoded.to_vec()),
+                // Phoenix's `Base.decode64!` raises.
+                _ => {
+                    return refuse(inner, 500, "auth token is not base64");
+                }
+            }
+        }
+        _ => None,
+    };
+    let connection = inner.next_connection();
+    let request = ConnectRequest {
+        connection,
+        peer,
+        params: &params,
+        headers,
+        auth_token: token.as_deref(),
+    };
+    if let Err(refused) = inner.handler.connect(&request) {
+        inner.metrics.refused_connects.inc();
+        tracing::info!(%peer, reason = refused.reason, "connect refused");
+        return empty(StatusCode::FORBIDDEN);
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let inner_task = inner.clone();
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => start(TokioIo::new(upgraded), vsn, connection, inner_task).await,
+            Err(e) => tracing::debug!(%peer, error = %e, "upgrade failed"),
+        }
+    });
+    let mut response = empty(StatusCode::SWITCHING_PROTOCOLS);
+    let h = response.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if token.is_some() {
+        h.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(AUTH_TOKEN_PROTOCOL),
+        );
+    }
+    response
+}
+
+/// The tungstenite settings of every connection: a small read buffer, the frame size
+/// limit (data frames are written by the connection's own writer).
+pub(crate) fn ws_config(inner: &Inner) -> WebSocketConfig {
+    let s = &inner.settings;
+    WebSocketConfig::default()
+        .read_buffer_size(s.read_buffer)
+        // Only control frames go through tungstenite's writes: straight out.
+        .write_buffer_size(0)
+        .max_message_size(Some(s.max_frame_size))
+        .max_frame_size(Some(s.max_frame_size))
+}
+
+/// Runs an upgraded connection.
+pub(crate) async fn start<S>(io: S, vsn: Vsn, id: ConnectionId, inner: Arc<Inner>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let guard = inner.shutdown.guard();
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&inner))).await;
+    let (outbox, inbox) = queue::bounded(inner.settings.send_queue);
+    let clock = Clock::new();
+    let socket = Box::new(ServerSocket::new(vsn, inner.core_config(), clock.now()));
+    Connection {
+        id,
+        ws,
+        socket,
+        inbox,
+        outbox,
+        inner,
+        clock,
+        guard,
+        topics: Vec::new(),
+        writer: super::writer::Writer::default(),
+        idle: Box::pin(tokio::time::sleep(std::time::Duration::from_secs(3600))),
+        idle_at: None,
+    }
+    .run()
+    .await;
+}
