@@ -5,10 +5,12 @@
 //!
 //! - [`client`]: the async client (ws and wss) with a cloneable handle and a `Handler` trait;
 //! - [`endpoint`]: a Phoenix-compatible local broadcast endpoint for phoenix.js and every
-//!   other Phoenix client.
+//!   other Phoenix client;
+//! - [`repeater`]: upstream clients re-broadcast, byte for byte, into the local endpoint.
 
 pub mod client;
 mod clock;
 pub mod endpoint;
+pub mod repeater;
 
 pub use fawkes_core as core;

@@ -146,6 +146,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         for topic in self.topics.drain(..) {
             self.inner.registry.unsubscribe(&topic, self.id);
             metrics.channels.dec();
+            self.inner.handler.left(self.id, &topic);
         }
         metrics.connections.dec();
         self.inner.handler.disconnected(self.id);
@@ -377,10 +378,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Unsubscribes the topics whose channel is gone (left, refused duplicate, closed).
     fn reconcile(&mut self) {
-        let (socket, registry, metrics, id) = (
+        let (socket, registry, metrics, handler, id) = (
             &self.socket,
             &self.inner.registry,
             &self.inner.metrics,
+            &self.inner.handler,
             self.id,
         );
         self.topics.retain(|topic| {
@@ -388,6 +390,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             if !joined {
                 registry.unsubscribe(topic, id);
                 metrics.channels.dec();
+                handler.left(id, topic);
             }
             joined
         });

@@ -152,6 +152,12 @@ pub trait Handler: Send + Sync + 'static {
         Some(not_handled())
     }
 
+    /// A channel joined through [`Handler::join`] ended: left, closed, or its connection
+    /// went. Called once for every accepted join, before [`Handler::disconnected`].
+    fn left(&self, connection: ConnectionId, topic: &str) {
+        let _ = (connection, topic);
+    }
+
     /// The connection is gone (after its last frame).
     fn disconnected(&self, connection: ConnectionId) {
         let _ = connection;

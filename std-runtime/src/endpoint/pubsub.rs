@@ -233,6 +233,11 @@ impl Broadcaster {
         })
     }
 
+    /// WebSocket connections joined to `topic` on this node.
+    pub fn subscribers(&self, topic: &str) -> usize {
+        self.registry.subscribers(topic)
+    }
+
     /// Subscribes this process to `pattern`: an exact topic, or a prefix ending in `*`.
     /// The subscription holds up to the send-queue size of broadcasts; more are dropped
     /// (counted) until it is read.

@@ -11,8 +11,9 @@ use crate::secret::Secret;
 
 /// fawkes: a Phoenix Channels client, endpoint and repeater.
 ///
-/// `fawkes demo` shows the whole thing working in one process; `fawkes tail` and
-/// `fawkes push` talk to any Phoenix socket. Logs go to stderr (filter with `RUST_LOG`, for
+/// `fawkes demo` shows the whole thing working in one process; `fawkes repeat` is the
+/// product's job; `fawkes serve` runs the endpoint alone; `fawkes tail` and `fawkes push`
+/// talk to any Phoenix socket. Logs go to stderr (filter with `RUST_LOG`, for
 /// example `RUST_LOG=fawkes=debug`); what a command prints for you goes to stdout.
 #[derive(Debug, Parser)]
 #[command(name = "fawkes", version, propagate_version = true)]
@@ -22,7 +23,7 @@ pub(crate) struct Cli {
     pub(crate) log_format: Option<LogFormat>,
 
     /// A TOML file with defaults for any flag: top-level `log_format`, and one table per
-    /// subcommand (`[tail]`, `[push]`) whose keys are the flag names with `_` for `-`.
+    /// subcommand (`[tail]`, `[push]`, `[serve]`, `[repeat]`, `[demo]`) whose keys are the flag names with `_` for `-`.
     #[arg(long, global = true, value_name = "FILE", env = "FAWKES_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 
@@ -56,6 +57,107 @@ pub(crate) enum Command {
     /// 5 when no reply comes within `--timeout`, 6 when the socket cannot be reached, 2 for
     /// a usage error, 1 for anything else.
     Push(PushArgs),
+    /// Everything in one process on loopback, zero setup: a stand-in upstream Phoenix
+    /// service publishing a ticker on `rooms:lobby`, the repeater connected to it over real
+    /// WebSockets, the local endpoint, and a subscriber printing what arrives.
+    ///
+    /// Prints the URL a phoenix.js client can join too. Runs until interrupted, or until
+    /// `--count` messages arrived.
+    Demo(DemoArgs),
+    /// Repeat an upstream Phoenix service's messages, byte for byte, into a local endpoint.
+    ///
+    /// Static `--topic`s are joined at once; with `--on-demand PATTERN` a local join of a
+    /// matching topic joins it upstream, and the upstream topic is left `--linger` after
+    /// its last local subscriber. `--map FROM=TO` renames topics (`rooms:*=remote:*`).
+    /// Shuts down gracefully on SIGTERM and Ctrl-C (close frames both ways, exit 0).
+    Repeat(RepeatArgs),
+    /// Run only the local endpoint (WebSocket at `/socket/websocket`, `/health`,
+    /// `/metrics`). Shuts down gracefully on SIGTERM and Ctrl-C.
+    Serve(ServeArgs),
+}
+
+/// The local endpoint's flags, shared by `serve`, `repeat` and `demo`.
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    /// The address to listen on (default 127.0.0.1:4000; loopback unless told otherwise).
+    #[arg(long, value_name = "ADDR", env = "FAWKES_LISTEN")]
+    pub(crate) listen: Option<SocketAddr>,
+
+    /// A token local clients must present (phoenix.js `authToken`, or a `token` connect
+    /// param); without it every local client may connect.
+    #[arg(
+        long = "local-token",
+        env = "FAWKES_LOCAL_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) local_token: Option<Secret>,
+}
+
+/// `fawkes serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Where to listen.
+    #[command(flatten)]
+    pub(crate) listen: ListenArgs,
+}
+
+/// `fawkes repeat`.
+#[derive(Debug, Args)]
+pub(crate) struct RepeatArgs {
+    /// The upstream socket URL, `ws://` or `wss://`.
+    #[arg(long, value_name = "URL", env = "FAWKES_UPSTREAM")]
+    pub(crate) upstream: Option<String>,
+
+    /// The upstream's Phoenix 1.8 auth token (never logged).
+    #[arg(long, env = "FAWKES_UPSTREAM_TOKEN", hide_env_values = true)]
+    pub(crate) upstream_token: Option<Secret>,
+
+    /// A connect param for the upstream (`key=value`, repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub(crate) params: Vec<(String, String)>,
+
+    /// A PEM file of the CAs to trust for a `wss://` upstream.
+    #[arg(long, value_name = "FILE", env = "FAWKES_CA_FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+
+    /// An upstream topic to repeat from the start (repeatable).
+    #[arg(long = "topic", value_name = "TOPIC")]
+    pub(crate) topics: Vec<String>,
+
+    /// Repeat upstream topics under other local names: `FROM=TO`, exact or prefixes
+    /// ending in `*` (repeatable).
+    #[arg(long = "map", value_name = "FROM=TO")]
+    pub(crate) map: Vec<String>,
+
+    /// Join upstream when a local client joins a topic matching this local pattern
+    /// (`rooms:*`, repeatable).
+    #[arg(long = "on-demand", value_name = "PATTERN")]
+    pub(crate) on_demand: Vec<String>,
+
+    /// How long an on-demand topic stays joined upstream after its last local subscriber
+    /// left (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) linger: Option<Duration>,
+
+    /// Where to listen.
+    #[command(flatten)]
+    pub(crate) listen: ListenArgs,
+}
+
+/// `fawkes demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Exit after this many repeated messages.
+    #[arg(long, value_name = "N")]
+    pub(crate) count: Option<u64>,
+
+    /// How often the stand-in upstream publishes (default 500ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) interval: Option<Duration>,
+
+    /// Where the local endpoint listens (default 127.0.0.1:4000; port 0 picks one).
+    #[arg(long, value_name = "ADDR", env = "FAWKES_LISTEN")]
+    pub(crate) listen: Option<SocketAddr>,
 }
 
 /// How to reach a Phoenix socket: shared by `tail` and `push`.
@@ -126,7 +228,6 @@ pub(crate) struct PushArgs {
 }
 
 /// An address to listen on; 127.0.0.1 unless told otherwise.
-#[allow(dead_code)] // for serve, repeat and demo
 pub(crate) const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4000);
 

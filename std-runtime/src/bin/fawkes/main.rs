@@ -2,10 +2,14 @@
 
 mod cli;
 mod connect;
+mod demo;
 mod exit;
+mod local;
 mod logging;
 mod push;
+mod repeat;
 mod secret;
+mod serve;
 mod settings;
 mod tail;
 
@@ -22,7 +26,8 @@ fn main() -> ExitCode {
         Err(e) => return exit::fail(exit::USAGE, e),
     };
     let default_level = match cli.command {
-        Command::Tail(_) | Command::Push(_) => "warn",
+        Command::Tail(_) | Command::Push(_) | Command::Demo(_) => "warn",
+        Command::Repeat(_) | Command::Serve(_) => "info",
     };
     logging::init(file.log_format(cli.log_format), default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -40,6 +45,15 @@ fn main() -> ExitCode {
             },
             Command::Push(args) => match file.push(args) {
                 Ok(args) => push::run(args).await,
+                Err(e) => exit::fail(exit::USAGE, e),
+            },
+            Command::Serve(args) => serve::run(file.serve(args)).await,
+            Command::Repeat(args) => match file.repeat(args) {
+                Ok(args) => repeat::run(args).await,
+                Err(e) => exit::fail(exit::USAGE, e),
+            },
+            Command::Demo(args) => match file.demo(args) {
+                Ok(args) => demo::run(args).await,
                 Err(e) => exit::fail(exit::USAGE, e),
             },
         }

@@ -5,6 +5,12 @@
 //! ```toml
 //! log_format = "json"
 //!
+//! [repeat]
+//! upstream = "wss://example.com/socket/websocket"   # the token: FAWKES_UPSTREAM_TOKEN
+//! topic = ["rooms:lobby"]
+//! map = ["rooms:*=remote:*"]
+//! listen = "127.0.0.1:4000"
+//!
 //! [tail]
 //! url = "wss://example.com/socket/websocket"
 //! topic = ["rooms:lobby"]
@@ -13,12 +19,15 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::{self, LogFormat, PushArgs, SocketArgs, TailArgs};
+use crate::cli::{
+    self, DemoArgs, LogFormat, PushArgs, RepeatArgs, ServeArgs, SocketArgs, TailArgs,
+};
 use crate::secret::Secret;
 
 /// The whole file.
@@ -30,6 +39,49 @@ pub(crate) struct File {
     tail: TailFile,
     #[serde(default)]
     push: PushFile,
+    #[serde(default)]
+    serve: ServeFile,
+    #[serde(default)]
+    repeat: RepeatFile,
+    #[serde(default)]
+    demo: DemoFile,
+}
+
+/// `[serve]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    listen: Option<SocketAddr>,
+    local_token: Option<Secret>,
+}
+
+/// `[repeat]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepeatFile {
+    upstream: Option<String>,
+    upstream_token: Option<Secret>,
+    #[serde(default)]
+    param: BTreeMap<String, String>,
+    ca_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    topic: Vec<String>,
+    #[serde(default)]
+    map: Vec<String>,
+    #[serde(default)]
+    on_demand: Vec<String>,
+    linger: Option<String>,
+    listen: Option<SocketAddr>,
+    local_token: Option<Secret>,
+}
+
+/// `[demo]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoFile {
+    count: Option<u64>,
+    interval: Option<String>,
+    listen: Option<SocketAddr>,
 }
 
 /// The keys `tail` and `push` share (written out in each table: serde's `flatten` would
@@ -152,6 +204,57 @@ impl File {
     }
 }
 
+impl File {
+    /// `serve`'s flags with the file's values filled in.
+    pub(crate) fn serve(self, mut args: ServeArgs) -> ServeArgs {
+        args.listen.listen = args.listen.listen.or(self.serve.listen);
+        args.listen.local_token = args.listen.local_token.take().or(self.serve.local_token);
+        args
+    }
+
+    /// `repeat`'s flags with the file's values filled in.
+    pub(crate) fn repeat(self, mut args: RepeatArgs) -> Result<RepeatArgs, Error> {
+        let file = self.repeat;
+        args.upstream = args.upstream.take().or(file.upstream);
+        args.upstream_token = args.upstream_token.take().or(file.upstream_token);
+        if args.params.is_empty() {
+            args.params = file.param.into_iter().collect();
+        }
+        args.ca_file = args.ca_file.take().or(file.ca_file);
+        if args.topics.is_empty() {
+            args.topics = file.topic;
+        }
+        if args.map.is_empty() {
+            args.map = file.map;
+        }
+        if args.on_demand.is_empty() {
+            args.on_demand = file.on_demand;
+        }
+        if args.linger.is_none() {
+            args.linger = duration(file.linger.as_deref())?;
+        }
+        args.listen.listen = args.listen.listen.or(file.listen);
+        args.listen.local_token = args.listen.local_token.take().or(file.local_token);
+        Ok(args)
+    }
+
+    /// `demo`'s flags with the file's values filled in.
+    pub(crate) fn demo(self, mut args: DemoArgs) -> Result<DemoArgs, Error> {
+        args.count = args.count.or(self.demo.count);
+        if args.interval.is_none() {
+            args.interval = duration(self.demo.interval.as_deref())?;
+        }
+        args.listen = args.listen.or(self.demo.listen);
+        Ok(args)
+    }
+}
+
+fn duration(text: Option<&str>) -> Result<Option<Duration>, Error> {
+    text.map(cli::parse_duration)
+        .transpose()
+        .map_err(Error::Value)
+}
+
 fn merge_socket(args: &mut SocketArgs, file: SocketFile) -> Result<(), Error> {
     args.url = args.url.take().or(file.url);
     if args.params.is_empty() {
@@ -160,12 +263,7 @@ fn merge_socket(args: &mut SocketArgs, file: SocketFile) -> Result<(), Error> {
     args.token = args.token.take().or(file.token);
     args.ca_file = args.ca_file.take().or(file.ca_file);
     if args.timeout.is_none() {
-        args.timeout = file
-            .timeout
-            .as_deref()
-            .map(cli::parse_duration)
-            .transpose()
-            .map_err(Error::Value)?;
+        args.timeout = duration(file.timeout.as_deref())?;
     }
     Ok(())
 }

@@ -1,0 +1,31 @@
+//! `fawkes serve`: the local endpoint alone.
+
+use std::process::ExitCode;
+
+use fawkes::endpoint::{Endpoint, Shutdown};
+
+use crate::cli::{ServeArgs, DEFAULT_LISTEN};
+use crate::exit;
+use crate::local::{shutdown_signal, TokenGate};
+
+pub(crate) async fn run(args: ServeArgs) -> ExitCode {
+    let addr = args.listen.listen.unwrap_or(DEFAULT_LISTEN);
+    let endpoint = Endpoint::builder()
+        .handler(TokenGate {
+            token: args.listen.local_token,
+        })
+        .bind(addr)
+        .await;
+    let endpoint = match endpoint {
+        Ok(endpoint) => endpoint,
+        Err(e) => return exit::fail(exit::FAILURE, e),
+    };
+    // The one line a script waits for: where to connect.
+    println!(
+        "listening on ws://{}/socket/websocket",
+        endpoint.local_addr()
+    );
+    shutdown_signal().await;
+    endpoint.shutdown(Shutdown::Stop).await;
+    ExitCode::SUCCESS
+}

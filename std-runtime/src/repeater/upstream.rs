@@ -1,0 +1,155 @@
+//! One upstream's task: joins its static topics, forwards every message to the local
+//! endpoint, and joins and leaves on-demand topics as local subscribers come and go.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::demand::Note;
+use super::mapping::Mapping;
+use crate::client::{self, Client, DisconnectReason, ErrorCause, Event, Message};
+use crate::endpoint::{self, Broadcaster};
+
+/// The state of one upstream's forwarding.
+pub(crate) struct Task {
+    pub(crate) client: Client,
+    pub(crate) broadcaster: Broadcaster,
+    pub(crate) mapping: Arc<Mapping>,
+    pub(crate) linger: Duration,
+}
+
+impl Task {
+    /// Runs until the client stops (the repeater's shutdown disconnects it).
+    pub(crate) async fn run(
+        self,
+        mut events: client::Events,
+        topics: Vec<String>,
+        mut notes: mpsc::UnboundedReceiver<Note>,
+    ) {
+        let statics: HashSet<String> = topics.iter().cloned().collect();
+        for topic in &topics {
+            self.join(topic.clone());
+        }
+        // Upstream topics joined on demand, and when those without local subscribers go.
+        let mut on_demand: HashSet<String> = HashSet::new();
+        let mut lingering: HashMap<String, Instant> = HashMap::new();
+        loop {
+            let next_leave = lingering.values().min().copied();
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(Event::Message(message)) => self.forward(message),
+                    Some(event) => log(&event),
+                    None => break,
+                },
+                Some(note) = notes.recv() => match note {
+                    Note::Joined(local) => {
+                        let upstream = self.mapping.to_upstream(&local).into_owned();
+                        lingering.remove(&upstream);
+                        if !statics.contains(&upstream) && on_demand.insert(upstream.clone()) {
+                            tracing::info!(%local, %upstream, "first local subscriber: joining upstream");
+                            self.join(upstream);
+                        }
+                    }
+                    Note::Left(local) => {
+                        let upstream = self.mapping.to_upstream(&local).into_owned();
+                        if on_demand.contains(&upstream) && self.broadcaster.subscribers(&local) == 0 {
+                            lingering.insert(upstream, Instant::now() + self.linger);
+                        }
+                    }
+                },
+                () = sleep_until(next_leave) => {
+                    let now = Instant::now();
+                    let due: Vec<String> = lingering
+                        .iter()
+                        .filter(|(_, at)| **at <= now)
+                        .map(|(topic, _)| topic.clone())
+                        .collect();
+                    for upstream in due {
+                        lingering.remove(&upstream);
+                        on_demand.remove(&upstream);
+                        tracing::info!(%upstream, "no local subscriber for the linger time: leaving upstream");
+                        let client = self.client.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = client.leave(&upstream).await {
+                                tracing::warn!(%upstream, error = %e, "upstream leave failed");
+                            }
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Joins `topic` upstream without holding up the forwarding (the session rejoins it
+    /// after every reconnect and refusal by itself).
+    fn join(&self, topic: String) {
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            match client.join(&topic, client::Payload::empty()).await {
+                Ok(_) => tracing::info!(%topic, "joined upstream"),
+                Err(e) => tracing::warn!(%topic, error = %e, "upstream join failed"),
+            }
+        });
+    }
+
+    /// Re-broadcasts one upstream message locally, payload bytes untouched.
+    fn forward(&self, message: Message) {
+        let local = self.mapping.to_local(&message.topic);
+        let payload = match local_payload(message.payload) {
+            Some(payload) => payload,
+            None => {
+                tracing::warn!(topic = %message.topic, "upstream payload is not UTF-8 JSON: dropped");
+                return;
+            }
+        };
+        if let Err(e) = self.broadcaster.broadcast(&local, &message.event, payload) {
+            tracing::warn!(topic = %local, event = %message.event, error = %e, "local broadcast failed");
+        }
+    }
+}
+
+/// The client's payload (a slice of the upstream frame) as an endpoint payload: binary
+/// shared as it is, JSON text taken as it came (the core decoder checked it).
+fn local_payload(payload: client::Payload) -> Option<endpoint::Payload> {
+    match payload {
+        client::Payload::Binary(bytes) => Some(endpoint::Payload::Binary(bytes)),
+        client::Payload::Json(bytes) => std::str::from_utf8(&bytes)
+            .ok()
+            .map(|text| endpoint::Payload::Json(Arc::from(text))),
+    }
+}
+
+fn log(event: &Event) {
+    match event {
+        Event::Connected => tracing::info!("upstream connected"),
+        Event::Disconnected {
+            reason: DisconnectReason::Requested,
+            ..
+        } => tracing::info!("upstream disconnected"),
+        Event::Disconnected { reason, retry, .. } => tracing::warn!(
+            ?reason,
+            retry_in_ms = retry.map(|r| r.delay.as_millis() as u64),
+            "upstream disconnected"
+        ),
+        Event::Joined { topic, .. } => tracing::debug!(%topic, "upstream channel joined"),
+        Event::ChannelErrored {
+            topic,
+            cause: ErrorCause::Crashed,
+        } => tracing::warn!(%topic, "upstream channel crashed; rejoining"),
+        Event::ChannelErrored { topic, cause } => {
+            tracing::debug!(%topic, ?cause, "upstream channel down")
+        }
+        Event::ChannelClosed { topic } => tracing::warn!(%topic, "upstream channel closed"),
+        _ => {}
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
