@@ -1,0 +1,424 @@
+//! The repeater over real sockets, the counterpart of Slipstream's repeater test: a remote
+//! service (fawkes's own endpoint standing in for it), the repeater, and local subscribers
+//! (a raw WebSocket that sees the exact frames, a fawkes client, and phoenix.js).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fawkes::client::{self, Client, Event};
+use fawkes::endpoint::{self, ConnectionId, Endpoint, Handler, JoinDecision, JoinRequest};
+use fawkes::repeater::{Repeater, Upstream};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// JSON a decode and re-encode would change: key order, number forms, escapes, non-ASCII.
+const TRICKY: &str =
+    r#"{"z":1,"a":[1.0e+2,-0.0,1E5,12345678901234567890],"s":"caf\u00e9 ☕ \"q\" \\ \n","k":{}}"#;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Waits until `cond` holds: for state another task changes (the registry of an endpoint),
+/// checked after each yield with a deadline, not a fixed sleep.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    within(what, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+}
+
+/// The remote service's application: counts joins and channel ends per topic, and tells
+/// the test about each.
+#[derive(Default)]
+struct Remote {
+    joins: AtomicUsize,
+    lefts: AtomicUsize,
+    notes: std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>,
+}
+
+/// The handler the remote endpoint runs: the shared [`Remote`].
+struct App(Arc<Remote>);
+
+impl Handler for App {
+    fn join(&self, request: &JoinRequest<'_>) -> JoinDecision {
+        self.0.joins.fetch_add(1, Ordering::SeqCst);
+        self.0.note(format!("join {}", request.topic));
+        JoinDecision::ok()
+    }
+
+    fn left(&self, _: ConnectionId, topic: &str) {
+        self.0.lefts.fetch_add(1, Ordering::SeqCst);
+        self.0.note(format!("left {topic}"));
+    }
+}
+
+impl Remote {
+    fn note(&self, note: String) {
+        if let Some(tx) = self.notes.lock().unwrap().as_ref() {
+            let _ = tx.send(note);
+        }
+    }
+}
+
+async fn remote_on(addr: SocketAddr, app: Arc<Remote>) -> Endpoint {
+    Endpoint::builder()
+        .handler(App(app))
+        .bind(addr)
+        .await
+        .expect("remote endpoint")
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("ws://{addr}/socket/websocket")
+}
+
+type RawWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// A raw local subscriber: joins `topic` and returns the socket after the join reply.
+async fn raw_subscriber(addr: SocketAddr, topic: &str) -> RawWs {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("TCP connect");
+    let (mut ws, _) = within(
+        "raw connect",
+        tokio_tungstenite::client_async(format!("{}?vsn=2.0.0", url(addr)), tcp),
+    )
+    .await
+    .expect("raw connect");
+    let join = format!(r#"["1","1","{topic}","phx_join",{{}}]"#);
+    ws.send(WsMessage::text(join)).await.expect("send join");
+    let reply = within("join reply", ws.next())
+        .await
+        .expect("open")
+        .expect("frame");
+    assert!(
+        reply.to_text().unwrap().contains(r#""status":"ok""#),
+        "{reply:?}"
+    );
+    ws
+}
+
+async fn next_data(ws: &mut RawWs) -> WsMessage {
+    loop {
+        let message = within("a frame", ws.next())
+            .await
+            .expect("open")
+            .expect("frame");
+        if message.is_text() || message.is_binary() {
+            return message;
+        }
+    }
+}
+
+async fn next_message(events: &mut client::Events) -> client::Message {
+    loop {
+        match within("a client message", events.recv()).await {
+            Some(Event::Message(message)) => return message,
+            Some(_) => {}
+            None => panic!("client stopped"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_arrive_locally_byte_for_byte_json_and_binary() {
+    let app = Arc::new(Remote::default());
+    let remote = remote_on("127.0.0.1:0".parse().unwrap(), app).await;
+    let repeater = Repeater::builder()
+        .upstream(Upstream::new(Client::builder(url(remote.local_addr()))).topic("rooms:lobby"))
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("repeater");
+    until("the upstream join", || {
+        remote.subscribers("rooms:lobby") == 1
+    })
+    .await;
+
+    let local = repeater.local_addr();
+    let mut raw = raw_subscriber(local, "rooms:lobby").await;
+    let (client, mut events) = Client::builder(url(local)).connect().expect("client");
+    client
+        .join("rooms:lobby", client::Payload::empty())
+        .await
+        .expect("local join");
+
+    remote
+        .broadcast(
+            "rooms:lobby",
+            "tick",
+            endpoint::Payload::raw_json(TRICKY).unwrap(),
+        )
+        .unwrap();
+    let frame = next_data(&mut raw).await;
+    assert_eq!(
+        frame.to_text().unwrap(),
+        format!(r#"[null,null,"rooms:lobby","tick",{TRICKY}]"#),
+        "the JSON payload must arrive exactly as the remote sent it"
+    );
+    let message = next_message(&mut events).await;
+    assert_eq!(
+        (message.topic.as_str(), message.event.as_str()),
+        ("rooms:lobby", "tick")
+    );
+    assert_eq!(message.payload.as_json_str(), Some(TRICKY));
+
+    let bytes = vec![0u8, 255, 1, 2, 3, b'[', b'"'];
+    remote
+        .broadcast(
+            "rooms:lobby",
+            "blob",
+            endpoint::Payload::binary(bytes.clone()),
+        )
+        .unwrap();
+    let frame = next_data(&mut raw).await;
+    let WsMessage::Binary(data) = frame else {
+        panic!("binary broadcast arrived as {frame:?}")
+    };
+    assert!(data.ends_with(&bytes), "binary payload changed: {data:?}");
+    let message = next_message(&mut events).await;
+    assert_eq!(message.event, "blob");
+    assert!(message.payload.is_binary());
+    assert_eq!(message.payload.as_bytes(), &bytes[..]);
+
+    client.disconnect().await;
+    drop(raw); // a raw socket that is not read would hold the shutdown for its grace period
+    repeater.shutdown().await;
+    remote.shutdown(endpoint::Shutdown::Stop).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_topics_are_repeated_under_their_local_names() {
+    let app = Arc::new(Remote::default());
+    let remote = remote_on("127.0.0.1:0".parse().unwrap(), app).await;
+    let upstream = Upstream::new(Client::builder(url(remote.local_addr())))
+        .topic("rooms:lobby")
+        .map("rooms:*=remote:*".parse().unwrap());
+    let repeater = Repeater::builder()
+        .upstream(upstream)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    until("the upstream join", || {
+        remote.subscribers("rooms:lobby") == 1
+    })
+    .await;
+    let mut raw = raw_subscriber(repeater.local_addr(), "remote:lobby").await;
+    remote
+        .broadcast(
+            "rooms:lobby",
+            "tick",
+            endpoint::Payload::raw_json(TRICKY).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        next_data(&mut raw).await.to_text().unwrap(),
+        format!(r#"[null,null,"remote:lobby","tick",{TRICKY}]"#)
+    );
+    drop(raw);
+    repeater.shutdown().await;
+    remote.shutdown(endpoint::Shutdown::Stop).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_demand_joins_once_and_leaves_after_the_linger_time() {
+    let app = Arc::new(Remote::default());
+    let (tx, mut notes) = mpsc::unbounded_channel();
+    *app.notes.lock().unwrap() = Some(tx);
+    let remote = remote_on("127.0.0.1:0".parse().unwrap(), app.clone()).await;
+    let upstream = Upstream::new(Client::builder(url(remote.local_addr())))
+        .on_demand("rooms:*")
+        .linger(Duration::from_millis(200));
+    let repeater = Repeater::builder()
+        .upstream(upstream)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let local = repeater.local_addr();
+
+    let first = raw_subscriber(local, "rooms:x").await;
+    assert_eq!(
+        within("upstream join", notes.recv()).await.unwrap(),
+        "join rooms:x"
+    );
+    until("the upstream subscription", || {
+        remote.subscribers("rooms:x") == 1
+    })
+    .await;
+    let second = raw_subscriber(local, "rooms:x").await;
+    let (c, mut events) = Client::builder(url(local)).connect().unwrap();
+    c.join("rooms:x", client::Payload::empty()).await.unwrap();
+
+    // Messages flow to every local subscriber.
+    remote
+        .broadcast("rooms:x", "m", serde_json::json!({"n": 1}))
+        .unwrap();
+    assert_eq!(
+        next_message(&mut events).await.payload.as_json_str(),
+        Some(r#"{"n":1}"#)
+    );
+
+    drop(first);
+    drop(second);
+    c.leave("rooms:x").await.unwrap();
+    assert_eq!(
+        within("upstream leave", notes.recv()).await.unwrap(),
+        "left rooms:x",
+        "the last local leave leaves upstream after the linger time"
+    );
+    assert_eq!(
+        app.joins.load(Ordering::SeqCst),
+        1,
+        "three local joins, one upstream join"
+    );
+    c.disconnect().await;
+    repeater.shutdown().await;
+    remote.shutdown(endpoint::Shutdown::Stop).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repeater_rejoins_a_remote_restarted_on_the_same_port() {
+    let app = Arc::new(Remote::default());
+    let remote = remote_on("127.0.0.1:0".parse().unwrap(), app.clone()).await;
+    let addr = remote.local_addr();
+    let repeater = Repeater::builder()
+        .upstream(Upstream::new(Client::builder(url(addr))).topic("rooms:lobby"))
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    until("the upstream join", || {
+        remote.subscribers("rooms:lobby") == 1
+    })
+    .await;
+    let (c, mut events) = Client::builder(url(repeater.local_addr()))
+        .connect()
+        .unwrap();
+    c.join("rooms:lobby", client::Payload::empty())
+        .await
+        .unwrap();
+    remote
+        .broadcast("rooms:lobby", "before", serde_json::json!({}))
+        .unwrap();
+    assert_eq!(next_message(&mut events).await.event, "before");
+
+    remote.shutdown(endpoint::Shutdown::Stop).await;
+    let remote = remote_on(addr, app).await;
+    until("the rejoin after the restart", || {
+        remote.subscribers("rooms:lobby") == 1
+    })
+    .await;
+    remote
+        .broadcast("rooms:lobby", "after", serde_json::json!({}))
+        .unwrap();
+    let message = next_message(&mut events).await;
+    assert_eq!(
+        message.event, "after",
+        "nothing twice, nothing lost after recovery"
+    );
+
+    c.disconnect().await;
+    repeater.shutdown().await;
+    remote.shutdown(endpoint::Shutdown::Stop).await;
+}
+
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phoenix_js_subscriber_receives_what_the_remote_broadcasts() {
+    let dir = interop_dir();
+    assert!(
+        dir.join("node_modules/phoenix").is_dir(),
+        "tests/interop/node_modules is missing: run `npm ci` in {} (cargo xtask test does)",
+        dir.display()
+    );
+    let app = Arc::new(Remote::default());
+    let remote = remote_on("127.0.0.1:0".parse().unwrap(), app).await;
+    let repeater = Repeater::builder()
+        .upstream(Upstream::new(Client::builder(url(remote.local_addr()))).topic("rooms:lobby"))
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    until("the upstream join", || {
+        remote.subscribers("rooms:lobby") == 1
+    })
+    .await;
+    let mut node = tokio::process::Command::new("node")
+        .arg("subscriber.js")
+        .arg(format!("ws://{}/socket", repeater.local_addr()))
+        .arg("rooms:lobby")
+        .arg("2")
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("node is required for this test and did not start: {e}"));
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(node.stdout.take().unwrap()));
+    assert_eq!(
+        within("phoenix.js join", lines.next_line())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("joined")
+    );
+    until("the local subscription", || {
+        repeater.endpoint().subscribers("rooms:lobby") == 1
+    })
+    .await;
+    // phoenix.js decodes JSON into JavaScript values (numbers become doubles), so this
+    // payload keeps to what survives that; the exact bytes are checked by the raw test.
+    let payload = r#"{"z":1,"s":"caf\u00e9 ☕ \"q\"","k":{"n":[1,2]}}"#;
+    remote
+        .broadcast(
+            "rooms:lobby",
+            "tick",
+            endpoint::Payload::raw_json(payload).unwrap(),
+        )
+        .unwrap();
+    remote
+        .broadcast(
+            "rooms:lobby",
+            "blob",
+            endpoint::Payload::binary(vec![7u8, 0, 255]),
+        )
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(
+        &within("a JSON line", lines.next_line())
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["event"], "tick");
+    assert_eq!(
+        json["payload"],
+        serde_json::from_str::<serde_json::Value>(payload).unwrap()
+    );
+    let binary: serde_json::Value = serde_json::from_str(
+        &within("a binary line", lines.next_line())
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        binary,
+        serde_json::json!({"event": "blob", "binary": [7, 0, 255]})
+    );
+    assert!(within("node's exit", node.wait()).await.unwrap().success());
+    repeater.shutdown().await;
+    remote.shutdown(endpoint::Shutdown::Stop).await;
+}
