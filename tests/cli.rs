@@ -1,0 +1,256 @@
+//! The `fawkes` binary, run as a user runs it: `demo`, `push` and `tail` (with their exit
+//! statuses) against endpoints over real sockets, `serve` with its token and SIGTERM, the
+//! config file, and no secret in any log line.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use fawkes::endpoint::{self, Endpoint, Hooks, JoinDecision, Reply};
+use futures_util::StreamExt as _;
+use serde_json::json;
+
+const FAWKES: &str = env!("CARGO_BIN_EXE_fawkes");
+const WAIT: Duration = Duration::from_secs(20);
+
+fn fawkes(args: &[&str]) -> Command {
+    let mut command = Command::new(FAWKES);
+    command.args(args).env_remove("RUST_LOG").env_remove("FAWKES_TOKEN");
+    command
+}
+
+/// Runs to the end in a blocking thread, so the endpoint keeps serving meanwhile.
+async fn output(mut command: Command) -> Output {
+    let run = tokio::task::spawn_blocking(move || command.output().expect("run fawkes"));
+    tokio::time::timeout(WAIT, run)
+        .await
+        .expect("fawkes did not exit in time")
+        .expect("join")
+}
+
+fn status(out: &Output) -> i32 {
+    out.status.code().expect("exited with a status")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The test application: joins of "refused" refused; "ok" answered ok, "err" with an
+/// error, "silent" never.
+async fn app_endpoint() -> Endpoint {
+    let hooks = Hooks::new()
+        .on_join(|req| match req.topic {
+            "refused" => JoinDecision::refuse("nope"),
+            _ => JoinDecision::ok(),
+        })
+        .on_event(|req| match req.event {
+            "ok" => Some(Reply::ok(json!({ "pong": 1 }))),
+            "err" => Some(Reply::error(json!({ "reason": "bad" }))),
+            _ => None,
+        });
+    Endpoint::builder()
+        .handler(hooks)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("ws://{addr}/socket/websocket")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_prints_the_repeated_messages_and_exits_0() {
+    let out = output(fawkes(&[
+        "demo", "--count", "3", "--listen", "127.0.0.1:0", "--interval", "20ms",
+    ]))
+    .await;
+    let text = stdout(&out);
+    assert_eq!(status(&out), 0, "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let repeated: Vec<&str> = text.lines().filter(|l| l.starts_with("repeated #")).collect();
+    assert_eq!(repeated.len(), 3, "{text}");
+    assert!(
+        repeated[0].ends_with(r#"rooms:lobby tick {"seq":1,"price":1.0e+2,"symbol":"FWK","note":"caf\u00e9"}"#),
+        "the tick must arrive as published: {text}"
+    );
+    assert!(text.contains("join it with phoenix.js"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_exit_statuses_tell_what_happened() {
+    let endpoint = app_endpoint().await;
+    let u = url(endpoint.local_addr());
+    let push = |topic: &str, event: &str| {
+        fawkes(&["push", &u, "--topic", topic, "--event", event, "--timeout", "500ms"])
+    };
+
+    let ok = output(push("rooms:a", "ok")).await;
+    assert_eq!((status(&ok), stdout(&ok).trim()), (0, r#"{"pong":1}"#));
+    let err = output(push("rooms:a", "err")).await;
+    assert_eq!((status(&err), stdout(&err).trim()), (3, r#"{"reason":"bad"}"#));
+    let refused = output(push("refused", "ok")).await;
+    assert_eq!(status(&refused), 4, "{}", String::from_utf8_lossy(&refused.stderr));
+    let silent = output(push("rooms:a", "silent")).await;
+    assert_eq!(status(&silent), 5);
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = url(closed.local_addr().unwrap());
+    drop(closed);
+    let unreachable = output(fawkes(&["push", &gone, "--topic", "t", "--event", "e"])).await;
+    assert_eq!(status(&unreachable), 6);
+    let usage = output(fawkes(&["push", &u, "--topic", "t"])).await;
+    assert_eq!(status(&usage), 2, "no --event is a usage error");
+    endpoint.shutdown(endpoint::Shutdown::Stop).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_one_line_per_message() {
+    let endpoint = app_endpoint().await;
+    let u = url(endpoint.local_addr());
+    let mut child = fawkes(&["tail", &u, "--topic", "rooms:lobby", "--json", "--count", "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while endpoint.subscribers("rooms:lobby") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "tail did not join");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let tricky = r#"{"b":1.50,"a":"\u00e9"}"#;
+    endpoint
+        .broadcast("rooms:lobby", "m", endpoint::Payload::raw_json(tricky).unwrap())
+        .unwrap();
+    endpoint
+        .broadcast("rooms:lobby", "bin", endpoint::Payload::binary(vec![1u8, 2, 3]))
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), 0);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{{\"topic\":\"rooms:lobby\",\"event\":\"m\",\"payload\":{tricky}}}\n\
+             {{\"topic\":\"rooms:lobby\",\"event\":\"bin\",\"binary\":\"AQID\"}}\n"
+        )
+    );
+    let refused = output(fawkes(&["tail", &u, "--topic", "refused"])).await;
+    assert_eq!(status(&refused), 4);
+    endpoint.shutdown(endpoint::Shutdown::Stop).await;
+}
+
+/// Starts `fawkes serve` and returns it with the address it printed.
+fn serve(extra: &[&str]) -> (Child, SocketAddr) {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let mut child = fawkes(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ws://")
+        .and_then(|rest| rest.strip_suffix("/socket/websocket"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_checks_the_local_token_and_never_logs_it() {
+    let (mut child, addr) = serve(&["--local-token", "s3cret-token"]);
+    let u = url(addr);
+    let wrong = output(fawkes(&[
+        "push", &u, "--topic", "t", "--event", "e", "--token", "guess",
+    ]))
+    .await;
+    assert_eq!(status(&wrong), 6, "a refused connect is a connection failure");
+    let mut right = fawkes(&["push", &u, "--topic", "t", "--event", "e", "--token", "s3cret-token"]);
+    right.env("RUST_LOG", "trace");
+    let right = output(right).await;
+    assert_eq!(status(&right), 3, "connected; the endpoint does not handle the event");
+    assert_eq!(stdout(&right).trim(), r#"{"reason":"event not handled"}"#);
+    assert!(!String::from_utf8_lossy(&right.stderr).contains("s3cret-token"));
+    sigterm(&child);
+    let out = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut log = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+        (status, log)
+    })
+    .await
+    .unwrap();
+    assert!(out.0.success(), "SIGTERM exits 0: {}", out.1);
+    assert!(!out.1.contains("s3cret-token"), "the token reached the log:\n{}", out.1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_local_clients_with_1001_and_exits_0() {
+    let (mut child, addr) = serve(&[]);
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(url(addr), tcp).await.unwrap();
+    sigterm(&child);
+    let close = tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame,
+                Some(Ok(_)) => {}
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("close frame");
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
+    drop(ws);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_file_fills_in_flags_and_refuses_unknown_keys() {
+    let endpoint = app_endpoint().await;
+    let dir = std::env::temp_dir().join(format!("fawkes-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        format!(
+            "[push]\nurl = \"{}\"\ntopic = \"rooms:a\"\nevent = \"ok\"\n",
+            url(endpoint.local_addr())
+        ),
+    )
+    .unwrap();
+    let out = output(fawkes(&["--config", good.to_str().unwrap(), "push"])).await;
+    assert_eq!((status(&out), stdout(&out).trim()), (0, r#"{"pong":1}"#));
+    let flag_wins = output(fawkes(&[
+        "--config", good.to_str().unwrap(), "push", "--event", "err",
+    ]))
+    .await;
+    assert_eq!(status(&flag_wins), 3, "a flag beats the file");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[push]\ntopik = \"x\"\n").unwrap();
+    let out = output(fawkes(&["--config", bad.to_str().unwrap(), "push"])).await;
+    assert_eq!(status(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("topik"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    endpoint.shutdown(endpoint::Shutdown::Stop).await;
+}
