@@ -98,14 +98,10 @@ impl Task {
     /// Re-broadcasts one upstream message locally, payload bytes untouched.
     fn forward(&self, message: Message) {
         let local = self.mapping.to_local(&message.topic);
-        let payload = match local_payload(message.payload) {
-            Some(payload) => payload,
-            None => {
-                tracing::warn!(topic = %message.topic, "upstream payload is not UTF-8 JSON: dropped");
-                return;
-            }
-        };
-        if let Err(e) = self.broadcaster.broadcast(&local, &message.event, payload) {
+        if let Err(e) = self
+            .broadcaster
+            .broadcast(&local, &message.event, message.payload)
+        {
             tracing::warn!(topic = %local, event = %message.event, error = %e, "local broadcast failed");
         }
     }
@@ -113,12 +109,16 @@ impl Task {
 
 /// The client's payload (a slice of the upstream frame) as an endpoint payload: binary
 /// shared as it is, JSON text taken as it came (the core decoder checked it).
-fn local_payload(payload: client::Payload) -> Option<endpoint::Payload> {
-    match payload {
-        client::Payload::Binary(bytes) => Some(endpoint::Payload::Binary(bytes)),
-        client::Payload::Json(bytes) => std::str::from_utf8(&bytes)
-            .ok()
-            .map(|text| endpoint::Payload::Json(Arc::from(text))),
+impl From<client::Payload> for endpoint::Payload {
+    fn from(payload: client::Payload) -> Self {
+        match payload {
+            client::Payload::Binary(bytes) => endpoint::Payload::Binary(bytes),
+            // Text frames are UTF-8 (checked by the WebSocket layer), so this never replaces
+            // anything; a hand-built invalid payload is not a reason to panic.
+            client::Payload::Json(bytes) => {
+                endpoint::Payload::Json(Arc::from(String::from_utf8_lossy(&bytes)))
+            }
+        }
     }
 }
 
