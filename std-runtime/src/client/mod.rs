@@ -76,6 +76,10 @@ impl Client {
     /// runtime and connects at once (and reconnects forever, with backoff, unless
     /// `max_reconnect_attempts` says otherwise).
     ///
+    /// Read the [`Events`] or drop them: while `event_buffer` events wait unread, the task
+    /// stops reading the socket (nothing is lost, but replies and heartbeat replies wait
+    /// too, so calls time out and the heartbeat eventually reconnects).
+    ///
     /// # Panics
     ///
     /// Outside a tokio runtime.
