@@ -70,7 +70,8 @@ async fn connect_join_and_push_replies() {
     }
     let started = tokio::time::Instant::now();
     match client.push(TOPIC, "ignore", json!({})).await {
-        Err(Error::Timeout) => assert!(started.elapsed() >= Duration::from_millis(300)),
+        // The core counts whole milliseconds: up to 1 ms of rounding.
+        Err(Error::Timeout) => assert!(started.elapsed() >= Duration::from_millis(299)),
         other => panic!("expected a timeout, got {other:?}"),
     }
     // A push on a topic without a channel is refused at once.
