@@ -207,7 +207,7 @@ impl Server {
         socket.bind(addr).expect("bind");
         let listener = socket.listen(64).expect("listen");
         let addr = listener.local_addr().expect("addr");
-        let (control, _) = broadcast::channel(64);
+        let (control, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared {
             log: Mutex::new(Log::default()),
             knobs: Mutex::new(Knobs::default()),
