@@ -155,10 +155,11 @@ async fn memory(connections: usize) {
     assert_eq!(endpoint.stats().channels, connections as i64);
     let after = rss();
     println!(
-        "memory: {connections} idle joined subscribers: RSS {:.1} MiB -> {:.1} MiB, {:.2} KiB per subscriber (core socket {} bytes)",
+        "memory: {connections} idle joined subscribers: RSS {:.1} MiB -> {:.1} MiB, {:.2} KiB per subscriber (core socket {} bytes, {} once grown past 4 channels)",
         before as f64 / 1048576.0,
         after as f64 / 1048576.0,
         (after.saturating_sub(before)) as f64 / 1024.0 / connections as f64,
+        std::mem::size_of::<fawkes_core::server::Socket<4, 192>>(),
         std::mem::size_of::<fawkes_core::server::Socket<100, 2048>>(),
     );
     let mut clients = clients;
@@ -272,8 +273,20 @@ fn main() {
         .build()
         .expect("runtime");
     let quick = quick();
+    // `cargo xtask bench endpoint memory` (or `fanout`) runs one part.
+    let only = args
+        .iter()
+        .find(|a| *a == "memory" || *a == "fanout")
+        .cloned();
     rt.block_on(async {
         println!("endpoint benchmarks (server in this process, clients in a child process)");
+        // Memory first, on a fresh heap (freed fan-out buffers would hide the growth).
+        if only.as_deref() != Some("fanout") {
+            memory(if quick { 1_000 } else { 10_000 }).await;
+        }
+        if only.as_deref() == Some("memory") {
+            return;
+        }
         for (subs, burst, paced) in [(1, 200_000, 2_000), (100, 5_000, 1_000), (1000, 1_000, 500)] {
             let (burst, paced) = if quick {
                 (burst / 50, paced / 20)
@@ -283,6 +296,5 @@ fn main() {
             fanout(subs, burst.max(10), Mode::Burst).await;
             fanout(subs, paced.max(10), Mode::Paced).await;
         }
-        memory(if quick { 1_000 } else { 10_000 }).await;
     });
 }

@@ -609,3 +609,24 @@ async fn join_and_event_hooks_and_broadcast_from() {
     a.heartbeat().await;
     assert_eq!(endpoint.stats().refused_joins, 1);
 }
+
+#[tokio::test]
+async fn queued_frames_go_out_in_one_batch() {
+    // One thread: the 100 broadcasts are all queued before the connection's task runs.
+    let endpoint = start(Builder::new()).await;
+    let mut c = connect(endpoint.local_addr()).await;
+    c.join_ok("room:batch").await;
+    let before = endpoint.stats();
+    for n in 0..100 {
+        endpoint
+            .broadcast("room:batch", "e", json!({"n": n}))
+            .expect("broadcast");
+    }
+    for n in 0..100 {
+        assert_eq!(c.json().await[4]["n"], n);
+    }
+    let after = endpoint.stats();
+    assert_eq!(after.frames_out - before.frames_out, 100);
+    assert_eq!(after.write_batches - before.write_batches, 1);
+    assert_eq!(after.queue_high_water, 100);
+}
