@@ -272,16 +272,27 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // `cargo test --all-targets` runs this binary without `--bench`: a small smoke of the
+    // same code instead of the figures.
+    let smoke = !args.iter().any(|a| a == "--bench");
+    if smoke {
+        rt.block_on(async {
+            memory(50).await;
+            fanout(10, 20, Mode::Burst).await;
+        });
+        return;
+    }
     let quick = quick();
-    // `cargo xtask bench endpoint memory` (or `fanout`) runs one part.
+    // `cargo xtask bench endpoint memory` (or `fanout`, `burst`, `paced`) runs one part.
     let only = args
         .iter()
-        .find(|a| *a == "memory" || *a == "fanout")
+        .find(|a| ["memory", "fanout", "burst", "paced"].contains(&a.as_str()))
         .cloned();
+    let wants = |mode: &str| only.as_deref().is_none_or(|o| o == mode || o == "fanout");
     rt.block_on(async {
         println!("endpoint benchmarks (server in this process, clients in a child process)");
         // Memory first, on a fresh heap (freed fan-out buffers would hide the growth).
-        if only.as_deref() != Some("fanout") {
+        if only.is_none() || only.as_deref() == Some("memory") {
             memory(if quick { 1_000 } else { 10_000 }).await;
         }
         if only.as_deref() == Some("memory") {
@@ -293,8 +304,12 @@ fn main() {
             } else {
                 (burst, paced)
             };
-            fanout(subs, burst.max(10), Mode::Burst).await;
-            fanout(subs, paced.max(10), Mode::Paced).await;
+            if wants("burst") {
+                fanout(subs, burst.max(10), Mode::Burst).await;
+            }
+            if wants("paced") {
+                fanout(subs, paced.max(10), Mode::Paced).await;
+            }
         }
     });
 }
