@@ -1,6 +1,6 @@
 //! One WebSocket connection's task: frames in go to the core's server socket (every
-//! protocol rule is there), its replies and the queued broadcasts go out in batches (fed,
-//! then one flush), the idle timeout runs on the socket's deadline, and the connection ends
+//! protocol rule is there), its replies and the queued broadcasts go out in batches (the
+//! [`Writer`]'s vectored writes, then one flush), the idle timeout runs on the socket's deadline, and the connection ends
 //! with the socket's close code, the slow-consumer policy's, or the shutdown's.
 
 use std::pin::Pin;
@@ -193,7 +193,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Writes the pending frames: all fed, then one flush. Interrupted by an overflow of
+    /// Writes the pending frames: vectored writes, then one flush. Interrupted by an overflow of
     /// the queue and, when `interruptible`, by a shutdown.
     async fn flush_pending(&mut self, interruptible: bool) -> Result<(), End> {
         if self.writer.is_empty() {
