@@ -83,6 +83,11 @@ impl Clients {
     }
 }
 
+/// Runs blocking work (the child's pipe) off the runtime's threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking task")
+}
+
 async fn endpoint(queue: usize) -> Endpoint {
     Builder::new()
         .send_queue(queue)
@@ -100,7 +105,7 @@ enum Mode {
 async fn fanout(subscribers: usize, messages: usize, mode: Mode) {
     let endpoint = endpoint(messages + 16).await;
     let addr = endpoint.local_addr().to_string();
-    let mut clients = tokio::task::block_in_place(|| {
+    let mut clients = blocking(move || {
         let mut c = Clients::spawn(&[
             "fanout".into(),
             addr,
@@ -109,7 +114,8 @@ async fn fanout(subscribers: usize, messages: usize, mode: Mode) {
         ]);
         c.expect("ready");
         c
-    });
+    })
+    .await;
     assert_eq!(endpoint.subscribers("bench"), subscribers);
     let body = "x".repeat(40);
     let (cpu0, t0) = (cpu_ns(), Instant::now());
@@ -130,16 +136,39 @@ async fn fanout(subscribers: usize, messages: usize, mode: Mode) {
     let (cpu, wall) = (cpu_ns() - cpu0, t0.elapsed());
     let deliveries = (subscribers * messages) as f64;
     let stats = endpoint.stats();
+    // The paced loop's own cost (the 1 ms timer, the runtime parking and waking, a
+    // broadcast nobody subscribes to), measured alone and taken out.
+    let baseline = if mode == Mode::Paced {
+        let cpu0 = cpu_ns();
+        for n in 0..messages {
+            endpoint
+                .broadcast("nobody", "b", json!({"n": n, "body": body}))
+                .expect("broadcast");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        cpu_ns() - cpu0
+    } else {
+        0
+    };
+    let net = cpu.saturating_sub(baseline);
     println!(
-        "fan-out {:>5} {subscribers:>5} subscribers: {:>9.0} deliveries/s, {:>6.3} µs server CPU per delivery ({} deliveries, {:.1} frames per write batch, queue high water {})",
+        "fan-out {:>5} {subscribers:>5} subscribers: {:>9.0} deliveries/s, {:>6.3} µs server CPU per delivery{} ({} deliveries, {:.1} frames per write batch, queue high water {})",
         if mode == Mode::Burst { "burst" } else { "paced" },
         deliveries / wall.as_secs_f64(),
-        cpu as f64 / 1000.0 / deliveries,
+        net as f64 / 1000.0 / deliveries,
+        if mode == Mode::Paced {
+            format!(
+                " net of the pacing loop ({:.3} µs with it)",
+                cpu as f64 / 1000.0 / deliveries
+            )
+        } else {
+            String::new()
+        },
         subscribers * messages,
         stats.frames_out as f64 / stats.write_batches.max(1) as f64,
         stats.queue_high_water,
     );
-    tokio::task::block_in_place(|| clients.finish());
+    blocking(move || clients.finish()).await;
     endpoint.shutdown(Shutdown::Stop).await;
 }
 
@@ -147,26 +176,28 @@ async fn memory(connections: usize) {
     let endpoint = endpoint(1024).await;
     let addr = endpoint.local_addr().to_string();
     let before = rss();
-    let clients = tokio::task::block_in_place(|| {
+    let clients = blocking(move || {
         let mut c = Clients::spawn(&["idle".into(), addr, connections.to_string()]);
         c.expect("ready");
         c
-    });
+    })
+    .await;
     assert_eq!(endpoint.stats().channels, connections as i64);
     let after = rss();
     println!(
-        "memory: {connections} idle joined subscribers: RSS {:.1} MiB -> {:.1} MiB, {:.2} KiB per subscriber (core socket {} bytes)",
+        "memory: {connections} idle joined subscribers: RSS {:.1} MiB -> {:.1} MiB, {:.2} KiB per subscriber (core socket {} bytes, {} once grown past 4 channels)",
         before as f64 / 1048576.0,
         after as f64 / 1048576.0,
         (after.saturating_sub(before)) as f64 / 1024.0 / connections as f64,
+        std::mem::size_of::<fawkes_core::server::Socket<4, 192>>(),
         std::mem::size_of::<fawkes_core::server::Socket<100, 2048>>(),
     );
     let mut clients = clients;
-    tokio::task::block_in_place(|| {
-        let _ = clients.child.stdin.take();
+    blocking(move || {
         let _ = clients.child.kill();
         let _ = clients.child.wait();
-    });
+    })
+    .await;
     endpoint.shutdown(Shutdown::Stop).await;
 }
 
@@ -267,22 +298,60 @@ fn main() {
             .block_on(clients(rest));
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // The server's runtime: tokio's default (a worker per core), or one thread with
+    // FAWKES_BENCH_RUNTIME=current_thread.
+    let current = std::env::var("FAWKES_BENCH_RUNTIME").is_ok_and(|v| v == "current_thread");
+    let rt = if current {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("runtime");
+    // `cargo test --all-targets` runs this binary without `--bench`: a small smoke of the
+    // same code instead of the figures.
+    let smoke = !args.iter().any(|a| a == "--bench");
+    if smoke {
+        rt.block_on(async {
+            memory(50).await;
+            fanout(10, 20, Mode::Burst).await;
+        });
+        return;
+    }
     let quick = quick();
+    // `cargo xtask bench endpoint memory` (or `fanout`, `burst`, `paced`) runs one part.
+    let only = args
+        .iter()
+        .find(|a| ["memory", "fanout", "burst", "paced"].contains(&a.as_str()))
+        .cloned();
+    let wants = |mode: &str| only.as_deref().is_none_or(|o| o == mode || o == "fanout");
     rt.block_on(async {
-        println!("endpoint benchmarks (server in this process, clients in a child process)");
+        println!(
+            "endpoint benchmarks (server in this process on a {} runtime, clients in a child process)",
+            if current { "current-thread" } else { "multi-thread" }
+        );
+        // Memory first, on a fresh heap (freed fan-out buffers would hide the growth).
+        if only.is_none() || only.as_deref() == Some("memory") {
+            memory(if quick { 1_000 } else { 10_000 }).await;
+        }
+        if only.as_deref() == Some("memory") {
+            return;
+        }
         for (subs, burst, paced) in [(1, 200_000, 2_000), (100, 5_000, 1_000), (1000, 1_000, 500)] {
             let (burst, paced) = if quick {
                 (burst / 50, paced / 20)
             } else {
                 (burst, paced)
             };
-            fanout(subs, burst.max(10), Mode::Burst).await;
-            fanout(subs, paced.max(10), Mode::Paced).await;
+            if wants("burst") {
+                fanout(subs, burst.max(10), Mode::Burst).await;
+            }
+            if wants("paced") {
+                fanout(subs, paced.max(10), Mode::Paced).await;
+            }
         }
-        memory(if quick { 1_000 } else { 10_000 }).await;
     });
 }

@@ -609,3 +609,66 @@ async fn join_and_event_hooks_and_broadcast_from() {
     a.heartbeat().await;
     assert_eq!(endpoint.stats().refused_joins, 1);
 }
+
+#[tokio::test]
+async fn queued_frames_go_out_in_one_batch() {
+    // One thread: the 100 broadcasts are all queued before the connection's task runs.
+    let endpoint = start(Builder::new()).await;
+    let mut c = connect(endpoint.local_addr()).await;
+    c.join_ok("room:batch").await;
+    let before = endpoint.stats();
+    for n in 0..100 {
+        endpoint
+            .broadcast("room:batch", "e", json!({"n": n}))
+            .expect("broadcast");
+    }
+    for n in 0..100 {
+        assert_eq!(c.json().await[4]["n"], n);
+    }
+    let after = endpoint.stats();
+    assert_eq!(after.frames_out - before.frames_out, 100);
+    assert_eq!(after.write_batches - before.write_batches, 1);
+    assert_eq!(after.queue_high_water, 100);
+}
+
+#[tokio::test]
+async fn the_drop_policy_drops_broadcasts_and_keeps_the_connection() {
+    let endpoint = start(
+        Builder::new()
+            .send_queue(4)
+            .slow_consumer(SlowConsumer::DropMessages),
+    )
+    .await;
+    let mut slow = connect(endpoint.local_addr()).await;
+    slow.join_ok("feed").await;
+    let payload = "x".repeat(64 * 1024);
+    let mut n = 0u64;
+    // `slow` reads nothing until its queue overflows (the kernel buffers fill first).
+    while endpoint.stats().dropped == 0 {
+        endpoint
+            .broadcast("feed", "big", json!({"n": n, "pad": payload}))
+            .expect("broadcast");
+        n += 1;
+        assert!(n < 100_000, "nothing was ever dropped");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(endpoint.stats().slow_consumer_disconnects, 0);
+    // Still connected: what was queued arrives in order (gaps where frames were dropped),
+    // then the reply to a heartbeat.
+    slow.send(r#"[null,"hb","phoenix","heartbeat",{}]"#).await;
+    let mut last = None;
+    loop {
+        let m = slow.json().await;
+        if m[1] == "hb" {
+            break;
+        }
+        let got = m[4]["n"].as_u64().expect("n");
+        assert!(
+            last.is_none_or(|l| got > l),
+            "out of order: {got} after {last:?}"
+        );
+        last = Some(got);
+    }
+    assert!(last.is_some_and(|l| l < n));
+    assert_eq!(endpoint.subscribers("feed"), 1);
+}

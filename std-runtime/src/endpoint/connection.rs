@@ -1,6 +1,6 @@
 //! One WebSocket connection's task: frames in go to the core's server socket (every
-//! protocol rule is there), its replies and the queued broadcasts go out in batches (fed,
-//! then one flush), the idle timeout runs on the socket's deadline, and the connection ends
+//! protocol rule is there), its replies and the queued broadcasts go out in batches (the
+//! [`Writer`]'s vectored writes, then one flush), the idle timeout runs on the socket's deadline, and the connection ends
 //! with the socket's close code, the slow-consumer policy's, or the shutdown's.
 
 use std::pin::Pin;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use fawkes_core::codec::{EncodeError, Frame, FrameKind, Message as CoreMessage, RawJson};
 use fawkes_core::server::{
-    ChannelId, Error as SocketError, Inbound, Socket, Transmit, CLOSE_MALFORMED, JOIN_CRASHED,
+    ChannelId, Error as SocketError, Inbound, Transmit, CLOSE_MALFORMED, JOIN_CRASHED,
 };
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,13 +29,8 @@ use super::writer::{OutFrame, Writer};
 use super::{ConnectionId, Inner};
 use crate::clock::Clock;
 
-/// Channels per connection: Phoenix's default limit, the most the endpoint allows.
-pub(crate) const CHANNELS: usize = 100;
-/// Bytes of topic and ref text for all of a connection's channels together (a join that
-/// does not fit is refused as "too many channels joined").
-pub(crate) const TOPIC_BYTES: usize = 2048;
-/// The core socket of one connection (boxed: a few KiB, see ARCHITECTURE.md).
-pub(crate) type ServerSocket = Socket<CHANNELS, TOPIC_BYTES>;
+use super::socket::Sock;
+pub(crate) use super::socket::CHANNELS;
 
 /// The close code of invalid UTF-8 in a text frame.
 const CLOSE_BAD_UTF8: u16 = 1007;
@@ -69,7 +64,7 @@ enum Wake {
 pub(crate) struct Connection<S> {
     pub(crate) id: ConnectionId,
     pub(crate) ws: WebSocketStream<S>,
-    pub(crate) socket: Box<ServerSocket>,
+    pub(crate) socket: Sock,
     pub(crate) inbox: Inbox,
     pub(crate) outbox: Outbox,
     pub(crate) inner: Arc<Inner>,
@@ -170,17 +165,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.flush_pending(true).await.err()
                 }
                 Wake::Input(None) => Some(End::ClientGone),
-                Wake::Input(Some(Err(e))) => Some(self.ws_error(e).await),
-                Wake::Input(Some(Ok(msg))) => self.on_message(msg).await,
+                Wake::Input(Some(Err(e))) => Some(Box::pin(self.ws_error(e)).await),
+                // Boxed: client frames are rare next to broadcasts, and their state (the
+                // frame, the reply, the hooks) need not be part of every idle task.
+                Wake::Input(Some(Ok(msg))) => Box::pin(self.on_message(msg)).await,
                 Wake::Timeout => match self.socket.handle_timeout(self.clock.now()) {
-                    Some(code) => Some(self.close(code).await),
+                    Some(code) => Some(Box::pin(self.close(code)).await),
                     None => None,
                 },
             };
             match outcome {
                 None => {}
-                Some(End::Shutdown(code)) => return self.shut_down(code).await,
-                Some(End::SlowConsumer) => return self.slow_consumer().await,
+                // The rare ends run boxed: their state is not part of every task.
+                Some(End::Shutdown(code)) => return Box::pin(self.shut_down(code)).await,
+                Some(End::SlowConsumer) => return Box::pin(self.slow_consumer()).await,
                 Some(end) => return end,
             }
         }
@@ -196,7 +194,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Writes the pending frames: all fed, then one flush. Interrupted by an overflow of
+    /// Writes the pending frames: vectored writes, then one flush. Interrupted by an overflow of
     /// the queue and, when `interruptible`, by a shutdown.
     async fn flush_pending(&mut self, interruptible: bool) -> Result<(), End> {
         if self.writer.is_empty() {
@@ -247,7 +245,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn on_frame(&mut self, frame: Frame<'_>) -> Option<End> {
         let now = self.clock.now();
         let socket = &mut self.socket;
-        let (buf, result) = with_buffer(|out| socket.handle_frame(now, frame, out));
+        let (mut buf, mut result) = with_buffer(|out| socket.handle_frame(now, frame, out));
+        let too_many = matches!(&result, Ok(h) if h.inbound == Inbound::TooManyChannels);
+        if too_many
+            && self.socket.is_small()
+            && self.socket.channel_count() < self.inner.settings.max_channels
+            && self.socket.grow()
+        {
+            // The join did not fit the small socket: handled again by the full one.
+            let socket = &mut self.socket;
+            (buf, result) = with_buffer(|out| socket.handle_frame(now, frame, out));
+        }
         let handled = match result {
             Ok(handled) => handled,
             Err(SocketError::Malformed(e)) => {
@@ -429,11 +437,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             reason: Utf8Bytes::default(),
         };
         let ws = &mut self.ws;
-        let _ = tokio::time::timeout(wait, async move {
+        // Boxed: a close happens once, its state need not be part of every task.
+        let _ = Box::pin(tokio::time::timeout(wait, async move {
             if ws.close(Some(frame)).await.is_ok() {
                 while let Some(Ok(_)) = ws.next().await {}
             }
-        })
+        }))
         .await;
     }
 

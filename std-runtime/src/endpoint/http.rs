@@ -22,8 +22,9 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
-use super::connection::{Connection, ServerSocket};
+use super::connection::Connection;
 use super::hooks::ConnectRequest;
+use super::socket::Sock;
 use super::{queue, ConnectionId, Inner};
 use crate::clock::Clock;
 
@@ -214,7 +215,7 @@ where
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&inner))).await;
     let (outbox, inbox) = queue::bounded(inner.settings.send_queue);
     let clock = Clock::new();
-    let socket = Box::new(ServerSocket::new(vsn, inner.core_config(), clock.now()));
+    let socket = Sock::new(vsn, inner.core_config(), clock.now());
     Connection {
         id,
         ws,
@@ -231,4 +232,33 @@ where
     }
     .run()
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size_of_future<F: std::future::Future>(_: &F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// The memory budget of an idle connection (≤ 8 KiB in all): its task and its small
+    /// socket stay small (the rare paths are boxed; the full socket only once needed).
+    #[test]
+    fn an_idle_connection_stays_small() {
+        assert!(std::mem::size_of::<super::super::socket::SmallSocket>() <= 512);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let endpoint = super::super::Endpoint::bind("127.0.0.1:0".parse().expect("addr"))
+                .await
+                .expect("bind");
+            let (io, _peer) = tokio::io::duplex(64);
+            let task = start(io, Vsn::V2, ConnectionId(1), endpoint.inner.clone());
+            let size = size_of_future(&task);
+            assert!(size <= 2048, "the connection task is {size} bytes");
+        });
+    }
 }

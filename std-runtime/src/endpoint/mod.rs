@@ -31,6 +31,7 @@ mod pubsub;
 mod queue;
 mod registry;
 mod shutdown;
+mod socket;
 mod writer;
 
 use std::fmt;

@@ -127,10 +127,12 @@ impl Writer {
         stream: &mut S,
     ) -> io::Result<()> {
         while !self.queue.is_empty() {
-            let n = {
+            // The slices are built inside the poll, so they are not part of the future.
+            let queue = &self.queue;
+            let n = poll_fn(|cx| {
                 let mut slices = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE];
                 let mut used = 0;
-                for p in self.queue.iter().take(FRAMES_PER_WRITE) {
+                for p in queue.iter().take(FRAMES_PER_WRITE) {
                     let (h, body) = p.slices();
                     for part in [h, body] {
                         if !part.is_empty() {
@@ -139,9 +141,9 @@ impl Writer {
                         }
                     }
                 }
-                let slices = &slices[..used];
-                poll_fn(|cx| Pin::new(&mut *stream).poll_write_vectored(cx, slices)).await?
-            };
+                Pin::new(&mut *stream).poll_write_vectored(cx, &slices[..used])
+            })
+            .await?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
