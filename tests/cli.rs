@@ -16,7 +16,10 @@ const WAIT: Duration = Duration::from_secs(20);
 
 fn fawkes(args: &[&str]) -> Command {
     let mut command = Command::new(FAWKES);
-    command.args(args).env_remove("RUST_LOG").env_remove("FAWKES_TOKEN");
+    command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("FAWKES_TOKEN");
     command
 }
 
@@ -64,15 +67,31 @@ fn url(addr: SocketAddr) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_prints_the_repeated_messages_and_exits_0() {
     let out = output(fawkes(&[
-        "demo", "--count", "3", "--listen", "127.0.0.1:0", "--interval", "20ms",
+        "demo",
+        "--count",
+        "3",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "20ms",
     ]))
     .await;
     let text = stdout(&out);
-    assert_eq!(status(&out), 0, "{text}{}", String::from_utf8_lossy(&out.stderr));
-    let repeated: Vec<&str> = text.lines().filter(|l| l.starts_with("repeated #")).collect();
+    assert_eq!(
+        status(&out),
+        0,
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let repeated: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("repeated #"))
+        .collect();
     assert_eq!(repeated.len(), 3, "{text}");
     assert!(
-        repeated[0].ends_with(r#"rooms:lobby tick {"seq":1,"price":1.0e+2,"symbol":"FWK","note":"caf\u00e9"}"#),
+        repeated[0].ends_with(
+            r#"rooms:lobby tick {"seq":1,"price":1.0e+2,"symbol":"FWK","note":"caf\u00e9"}"#
+        ),
         "the tick must arrive as published: {text}"
     );
     assert!(text.contains("join it with phoenix.js"), "{text}");
@@ -83,15 +102,32 @@ async fn push_exit_statuses_tell_what_happened() {
     let endpoint = app_endpoint().await;
     let u = url(endpoint.local_addr());
     let push = |topic: &str, event: &str| {
-        fawkes(&["push", &u, "--topic", topic, "--event", event, "--timeout", "500ms"])
+        fawkes(&[
+            "push",
+            &u,
+            "--topic",
+            topic,
+            "--event",
+            event,
+            "--timeout",
+            "500ms",
+        ])
     };
 
     let ok = output(push("rooms:a", "ok")).await;
     assert_eq!((status(&ok), stdout(&ok).trim()), (0, r#"{"pong":1}"#));
     let err = output(push("rooms:a", "err")).await;
-    assert_eq!((status(&err), stdout(&err).trim()), (3, r#"{"reason":"bad"}"#));
+    assert_eq!(
+        (status(&err), stdout(&err).trim()),
+        (3, r#"{"reason":"bad"}"#)
+    );
     let refused = output(push("refused", "ok")).await;
-    assert_eq!(status(&refused), 4, "{}", String::from_utf8_lossy(&refused.stderr));
+    assert_eq!(
+        status(&refused),
+        4,
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let silent = output(push("rooms:a", "silent")).await;
     assert_eq!(status(&silent), 5);
 
@@ -109,10 +145,18 @@ async fn push_exit_statuses_tell_what_happened() {
 async fn tail_prints_one_line_per_message() {
     let endpoint = app_endpoint().await;
     let u = url(endpoint.local_addr());
-    let mut child = fawkes(&["tail", &u, "--topic", "rooms:lobby", "--json", "--count", "2"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = fawkes(&[
+        "tail",
+        &u,
+        "--topic",
+        "rooms:lobby",
+        "--json",
+        "--count",
+        "2",
+    ])
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     while endpoint.subscribers("rooms:lobby") == 0 {
         assert!(tokio::time::Instant::now() < deadline, "tail did not join");
@@ -120,10 +164,18 @@ async fn tail_prints_one_line_per_message() {
     }
     let tricky = r#"{"b":1.50,"a":"\u00e9"}"#;
     endpoint
-        .broadcast("rooms:lobby", "m", endpoint::Payload::raw_json(tricky).unwrap())
+        .broadcast(
+            "rooms:lobby",
+            "m",
+            endpoint::Payload::raw_json(tricky).unwrap(),
+        )
         .unwrap();
     endpoint
-        .broadcast("rooms:lobby", "bin", endpoint::Payload::binary(vec![1u8, 2, 3]))
+        .broadcast(
+            "rooms:lobby",
+            "bin",
+            endpoint::Payload::binary(vec![1u8, 2, 3]),
+        )
         .unwrap();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
@@ -180,11 +232,28 @@ async fn serve_checks_the_local_token_and_never_logs_it() {
         "push", &u, "--topic", "t", "--event", "e", "--token", "guess",
     ]))
     .await;
-    assert_eq!(status(&wrong), 6, "a refused connect is a connection failure");
-    let mut right = fawkes(&["push", &u, "--topic", "t", "--event", "e", "--token", "s3cret-token"]);
+    assert_eq!(
+        status(&wrong),
+        6,
+        "a refused connect is a connection failure"
+    );
+    let mut right = fawkes(&[
+        "push",
+        &u,
+        "--topic",
+        "t",
+        "--event",
+        "e",
+        "--token",
+        "s3cret-token",
+    ]);
     right.env("RUST_LOG", "trace");
     let right = output(right).await;
-    assert_eq!(status(&right), 3, "connected; the endpoint does not handle the event");
+    assert_eq!(
+        status(&right),
+        3,
+        "connected; the endpoint does not handle the event"
+    );
     assert_eq!(stdout(&right).trim(), r#"{"reason":"event not handled"}"#);
     assert!(!String::from_utf8_lossy(&right.stderr).contains("s3cret-token"));
     sigterm(&child);
@@ -197,14 +266,113 @@ async fn serve_checks_the_local_token_and_never_logs_it() {
     .await
     .unwrap();
     assert!(out.0.success(), "SIGTERM exits 0: {}", out.1);
-    assert!(!out.1.contains("s3cret-token"), "the token reached the log:\n{}", out.1);
+    assert!(
+        !out.1.contains("s3cret-token"),
+        "the token reached the log:\n{}",
+        out.1
+    );
+}
+
+/// One HTTP/1.1 request over a plain TCP connection: the status code and the body.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, tcp.read_to_string(&mut response))
+        .await
+        .expect("HTTP response in time")
+        .unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_against_fawkes_serve_receives_what_the_broadcast_api_sends() {
+    let (mut serve, addr) = serve(&["--local-token", "tok"]);
+    let u = url(addr);
+    let tail = fawkes(&[
+        "tail",
+        &u,
+        "--topic",
+        "rooms:lobby",
+        "--count",
+        "2",
+        "--token",
+        "tok",
+    ])
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, metrics) = http(addr, "GET", "/metrics", "", "").await;
+        if metrics.lines().any(|l| l == "fawkes_endpoint_channels 1") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "tail did not join:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let bearer = "Authorization: Bearer tok\r\n";
+    let path = "/api/broadcast/rooms:lobby/new_msg";
+    assert_eq!(http(addr, "POST", path, "", "{}").await.0, 401, "no token");
+    assert_eq!(
+        http(addr, "POST", path, "Authorization: Bearer nope\r\n", "{}")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(http(addr, "POST", path, bearer, "{not json").await.0, 400);
+    assert_eq!(
+        http(addr, "POST", path, bearer, r#"{"body":1.0e+2}"#).await,
+        (200, "ok\n".into())
+    );
+    let binary = "Content-Type: application/octet-stream\r\nAuthorization: Bearer tok\r\n";
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/api/broadcast/rooms%3Alobby/blob",
+            binary,
+            "ab"
+        )
+        .await
+        .0,
+        200
+    );
+    let out = tokio::task::spawn_blocking(move || tail.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), 0);
+    assert_eq!(
+        stdout(&out),
+        "rooms:lobby new_msg {\"body\":1.0e+2}\nrooms:lobby blob <2 bytes>\n"
+    );
+    sigterm(&serve);
+    assert!(serve.wait().unwrap().success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_local_clients_with_1001_and_exits_0() {
     let (mut child, addr) = serve(&[]);
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(url(addr), tcp).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(url(addr), tcp)
+        .await
+        .unwrap();
     sigterm(&child);
     let close = tokio::time::timeout(WAIT, async {
         loop {
@@ -242,7 +410,11 @@ async fn the_config_file_fills_in_flags_and_refuses_unknown_keys() {
     let out = output(fawkes(&["--config", good.to_str().unwrap(), "push"])).await;
     assert_eq!((status(&out), stdout(&out).trim()), (0, r#"{"pong":1}"#));
     let flag_wins = output(fawkes(&[
-        "--config", good.to_str().unwrap(), "push", "--event", "err",
+        "--config",
+        good.to_str().unwrap(),
+        "push",
+        "--event",
+        "err",
     ]))
     .await;
     assert_eq!(status(&flag_wins), 3, "a flag beats the file");

@@ -57,6 +57,7 @@ pub(crate) struct Settings {
     pub(crate) shutdown_grace: Duration,
     pub(crate) close_wait: Duration,
     pub(crate) read_buffer: usize,
+    pub(crate) api: super::api::Api,
 }
 
 /// Builds an [`Endpoint`]: every option, with Phoenix's defaults, then [`Builder::bind`].
@@ -80,7 +81,12 @@ pub struct Builder {
     routes: Vec<String>,
     handler: Arc<dyn Handler>,
     pubsub: Arc<dyn PubSub>,
+    extra_metrics: Vec<RegisterMetrics>,
 }
+
+/// Registers an application's metrics on the endpoint's `/metrics` registry.
+pub(crate) type RegisterMetrics =
+    Box<dyn FnOnce(&mut prometheus_client::registry::Registry) + Send>;
 
 impl Default for Builder {
     fn default() -> Self {
@@ -117,10 +123,12 @@ impl Builder {
                 shutdown_grace: Duration::from_secs(10),
                 close_wait: Duration::from_secs(1),
                 read_buffer: 1024,
+                api: super::api::Api::default(),
             },
             routes: vec!["*".into()],
             handler: Arc::new(Permissive),
             pubsub: Arc::new(InProcess::default()),
+            extra_metrics: Vec::new(),
         }
     }
 
@@ -211,6 +219,27 @@ impl Builder {
         self
     }
 
+    /// Turns on `POST /api/broadcast/:topic/:event` for scripts: the body is the payload
+    /// (JSON, or binary with `Content-Type: application/octet-stream`). With a `token`,
+    /// requests need `Authorization: Bearer <token>` (401 otherwise). Off by default.
+    pub fn broadcast_api(mut self, token: Option<String>) -> Self {
+        self.settings.api = super::api::Api {
+            enabled: true,
+            token,
+        };
+        self
+    }
+
+    /// Registers more metrics on the `/metrics` registry (`prometheus-client`), next to
+    /// the endpoint's own `fawkes_endpoint_*` (the repeater adds `fawkes_repeater_*`).
+    pub fn metrics(
+        mut self,
+        register: impl FnOnce(&mut prometheus_client::registry::Registry) + Send + 'static,
+    ) -> Self {
+        self.extra_metrics.push(Box::new(register));
+        self
+    }
+
     /// The pub/sub adapter broadcasts go through (default: [`InProcess`]).
     pub fn pubsub(mut self, adapter: impl PubSub) -> Self {
         self.pubsub = Arc::new(adapter);
@@ -227,6 +256,13 @@ impl Builder {
             .map(|r| &*Box::leak(r.clone().into_boxed_str()))
             .collect();
         self.settings.routes = Box::leak(routes.into_boxed_slice());
-        Endpoint::start(addr, self.settings, self.handler, self.pubsub).await
+        Endpoint::start(
+            addr,
+            self.settings,
+            self.handler,
+            self.pubsub,
+            self.extra_metrics,
+        )
+        .await
     }
 }

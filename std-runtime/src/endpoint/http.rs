@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+use super::api;
 use super::connection::Connection;
 use super::hooks::ConnectRequest;
 use super::socket::Sock;
@@ -35,9 +36,18 @@ type Body = Full<Bytes>;
 pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, inner: Arc<Inner>) {
     let mut guard = inner.shutdown.guard();
     let io = TokioIo::new(tcp);
-    let service = service_fn(move |req| {
+    let service = service_fn(move |req: Request<Incoming>| {
         let inner = inner.clone();
-        async move { Ok::<_, Infallible>(route(req, peer, &inner)) }
+        async move {
+            let api = inner.settings.api.enabled
+                && req.method() == Method::POST
+                && req.uri().path().starts_with(api::PREFIX);
+            Ok::<_, Infallible>(if api {
+                api::broadcast(req, &inner).await
+            } else {
+                route(req, peer, &inner)
+            })
+        }
     });
     let conn = http1::Builder::new()
         .serve_connection(io, service)

@@ -62,7 +62,13 @@ pub struct Stats {
 }
 
 impl Metrics {
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        Metrics::with(Vec::new())
+    }
+
+    /// The endpoint's metrics and those the application registers (a repeater's).
+    pub(crate) fn with(extra: Vec<super::config::RegisterMetrics>) -> Self {
         let mut registry = Registry::with_prefix("fawkes_endpoint");
         let m = Metrics {
             registry: Registry::default(),
@@ -133,6 +139,9 @@ impl Metrics {
             "Client frames that did not decode",
             m.malformed_frames.clone(),
         );
+        for register in extra {
+            register(&mut registry);
+        }
         Metrics { registry, ..m }
     }
 

@@ -21,6 +21,7 @@
 //! send queues and fan-out. Broadcasts are encoded once per serializer and the same bytes
 //! go to every subscriber. The application decides through a [`Handler`] (or [`Hooks`]).
 
+mod api;
 mod config;
 mod connection;
 mod hooks;
@@ -156,11 +157,12 @@ impl Endpoint {
         settings: Settings,
         handler: Arc<dyn Handler>,
         adapter: Arc<dyn PubSub>,
+        extra_metrics: Vec<config::RegisterMetrics>,
     ) -> Result<Endpoint, Error> {
         let listener = TcpListener::bind(addr).await.map_err(Error::Bind)?;
         let local_addr = listener.local_addr().map_err(Error::Bind)?;
         let registry = Arc::new(Registry::default());
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::with(extra_metrics));
         adapter.start(Dispatcher {
             registry: registry.clone(),
             metrics: metrics.clone(),

@@ -47,8 +47,16 @@ impl Metrics {
     /// Registers every metric under `fawkes_repeater_`.
     pub(crate) fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("fawkes_repeater");
-        r.register("upstream_up", "1 while the upstream WebSocket is up", self.up.clone());
-        r.register("upstream_connects", "Upstream connections made", self.connects.clone());
+        r.register(
+            "upstream_up",
+            "1 while the upstream WebSocket is up",
+            self.up.clone(),
+        );
+        r.register(
+            "upstream_connects",
+            "Upstream connections made",
+            self.connects.clone(),
+        );
         r.register(
             "upstream_disconnects",
             "Upstream connections lost (each one reconnects with backoff)",
@@ -56,7 +64,7 @@ impl Metrics {
         );
         r.register(
             "upstream_outage_seconds",
-            "Seconds the upstream was down after it first connected",
+            "Seconds the upstream was unreachable (from a failed or lost connection to the next connect)",
             self.outage_seconds.clone(),
         );
         r.register(

@@ -28,6 +28,7 @@
 
 mod demand;
 mod mapping;
+mod metrics;
 mod upstream;
 
 use std::fmt;
@@ -202,21 +203,27 @@ impl Builder {
             prepared.push((config, mapping, upstream.topics, upstream.linger, rx));
         }
         let handler = DemandHandler::new(self.handler, demands);
+        let metrics = metrics::Metrics::default();
+        let registered = metrics.clone();
         let endpoint = self
             .endpoint
             .handler(handler)
+            .metrics(move |registry| registered.register(registry))
             .bind(addr)
             .await
             .map_err(Error::Endpoint)?;
         let mut clients = Vec::new();
         let mut tasks = Vec::new();
         for (config, mapping, topics, linger, demand) in prepared {
+            let label = config.url().to_owned();
             let (client, events) = Client::connect(config);
             let task = upstream::Task {
                 client: client.clone(),
                 broadcaster: endpoint.broadcaster(),
                 mapping,
                 linger,
+                metrics: metrics.clone(),
+                label,
             };
             tasks.push(tokio::spawn(task.run(events, topics, demand)));
             clients.push(client);

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::demand::Note;
 use super::mapping::Mapping;
+use super::metrics::{unix_now, Metrics, TopicLabel, UpstreamLabel};
 use crate::client::{self, Client, DisconnectReason, ErrorCause, Event, Message};
 use crate::endpoint::{self, Broadcaster};
 
@@ -19,6 +20,9 @@ pub(crate) struct Task {
     pub(crate) broadcaster: Broadcaster,
     pub(crate) mapping: Arc<Mapping>,
     pub(crate) linger: Duration,
+    pub(crate) metrics: Metrics,
+    /// The upstream's URL without its query, for metrics and logs.
+    pub(crate) label: String,
 }
 
 impl Task {
@@ -36,12 +40,16 @@ impl Task {
         // Upstream topics joined on demand, and when those without local subscribers go.
         let mut on_demand: HashSet<String> = HashSet::new();
         let mut lingering: HashMap<String, Instant> = HashMap::new();
+        let mut link = Link::default();
         loop {
             let next_leave = lingering.values().min().copied();
             tokio::select! {
                 event = events.recv() => match event {
                     Some(Event::Message(message)) => self.forward(message),
-                    Some(event) => log(&event),
+                    Some(event) => {
+                        link.track(&event, &self.metrics, &self.upstream_label());
+                        log(&event);
+                    }
                     None => break,
                 },
                 Some(note) = notes.recv() => match note {
@@ -98,11 +106,71 @@ impl Task {
     /// Re-broadcasts one upstream message locally, payload bytes untouched.
     fn forward(&self, message: Message) {
         let local = self.mapping.to_local(&message.topic);
-        if let Err(e) = self
+        let size = message.payload.as_bytes().len() as u64;
+        let upstream = self.topic_label(&message.topic);
+        self.metrics.messages_in.get_or_create(&upstream).inc();
+        self.metrics.bytes_in.get_or_create(&upstream).inc_by(size);
+        self.metrics
+            .last_message
+            .get_or_create(&self.upstream_label())
+            .set(unix_now());
+        let out = self.topic_label(&local);
+        match self
             .broadcaster
             .broadcast(&local, &message.event, message.payload)
         {
-            tracing::warn!(topic = %local, event = %message.event, error = %e, "local broadcast failed");
+            Ok(()) => {
+                self.metrics.messages_out.get_or_create(&out).inc();
+                self.metrics.bytes_out.get_or_create(&out).inc_by(size);
+            }
+            Err(e) => {
+                self.metrics.dropped.get_or_create(&out).inc();
+                tracing::warn!(topic = %local, event = %message.event, error = %e, "local broadcast failed");
+            }
+        }
+    }
+
+    fn upstream_label(&self) -> UpstreamLabel {
+        UpstreamLabel {
+            upstream: self.label.clone(),
+        }
+    }
+
+    fn topic_label(&self, topic: &str) -> TopicLabel {
+        TopicLabel {
+            upstream: self.label.clone(),
+            topic: topic.to_owned(),
+        }
+    }
+}
+
+/// The upstream link as the metrics see it: up or down, and since when.
+#[derive(Debug, Default)]
+struct Link {
+    /// When the link went down after having been up.
+    down_since: Option<Instant>,
+}
+
+impl Link {
+    fn track(&mut self, event: &Event, metrics: &Metrics, label: &UpstreamLabel) {
+        match event {
+            Event::Connected => {
+                metrics.up.get_or_create(label).set(1);
+                metrics.connects.get_or_create(label).inc();
+                if let Some(since) = self.down_since.take() {
+                    let outage = since.elapsed().as_secs_f64();
+                    metrics.outage_seconds.get_or_create(label).inc_by(outage);
+                    tracing::info!(outage_seconds = outage, "upstream back after an outage");
+                }
+            }
+            Event::Disconnected { reason, .. } => {
+                metrics.up.get_or_create(label).set(0);
+                if *reason != DisconnectReason::Requested {
+                    metrics.disconnects.get_or_create(label).inc();
+                    self.down_since.get_or_insert_with(Instant::now);
+                }
+            }
+            _ => {}
         }
     }
 }

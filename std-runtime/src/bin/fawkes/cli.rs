@@ -71,8 +71,13 @@ pub(crate) enum Command {
     /// its last local subscriber. `--map FROM=TO` renames topics (`rooms:*=remote:*`).
     /// Shuts down gracefully on SIGTERM and Ctrl-C (close frames both ways, exit 0).
     Repeat(RepeatArgs),
-    /// Run only the local endpoint (WebSocket at `/socket/websocket`, `/health`,
-    /// `/metrics`). Shuts down gracefully on SIGTERM and Ctrl-C.
+    /// Run only the local endpoint: WebSocket at `/socket/websocket`, `GET /health`,
+    /// `GET /metrics`, and `POST /api/broadcast/:topic/:event` for scripts (the body is
+    /// the payload: JSON, or binary with `Content-Type: application/octet-stream`; with
+    /// `--local-token`, send `Authorization: Bearer <token>`).
+    ///
+    /// Example: `curl -d '{"body":"hi"}' http://127.0.0.1:4000/api/broadcast/rooms:lobby/new_msg`.
+    /// Shuts down gracefully on SIGTERM and Ctrl-C.
     Serve(ServeArgs),
 }
 

@@ -1,4 +1,5 @@
-//! `fawkes serve`: the local endpoint alone.
+//! `fawkes serve`: the local endpoint alone, with `POST /api/broadcast/:topic/:event` for
+//! scripts behind the same token as the WebSocket.
 
 use std::process::ExitCode;
 
@@ -10,7 +11,13 @@ use crate::local::{shutdown_signal, TokenGate};
 
 pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     let addr = args.listen.listen.unwrap_or(DEFAULT_LISTEN);
+    let api_token = args
+        .listen
+        .local_token
+        .as_ref()
+        .map(|t| t.expose().to_owned());
     let endpoint = Endpoint::builder()
+        .broadcast_api(api_token)
         .handler(TokenGate {
             token: args.listen.local_token,
         })
