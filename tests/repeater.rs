@@ -327,6 +327,23 @@ async fn the_repeater_rejoins_a_remote_restarted_on_the_same_port() {
         "nothing twice, nothing lost after recovery"
     );
 
+    // The outage shows in the local endpoint's metrics.
+    let metrics = http_get(repeater.local_addr(), "/metrics").await;
+    let upstream = format!("upstream=\"{}\"", url(addr));
+    for series in [
+        "fawkes_repeater_upstream_up{",
+        "fawkes_repeater_upstream_disconnects_total{",
+        "fawkes_repeater_upstream_outage_seconds_total{",
+        "fawkes_repeater_messages_in_total{",
+    ] {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(series) && l.contains(&upstream))
+            .unwrap_or_else(|| panic!("no {series} for {upstream} in:\n{metrics}"));
+        let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(value > 0.0, "{line}");
+    }
+
     c.disconnect().await;
     repeater.shutdown().await;
     remote.shutdown(endpoint::Shutdown::Stop).await;

@@ -69,7 +69,8 @@ impl Metrics {
 
     /// The endpoint's metrics and those the application registers (a repeater's).
     pub(crate) fn with(extra: Vec<super::config::RegisterMetrics>) -> Self {
-        let mut registry = Registry::with_prefix("fawkes_endpoint");
+        let mut root = Registry::default();
+        let registry = root.sub_registry_with_prefix("fawkes_endpoint");
         let m = Metrics {
             registry: Registry::default(),
             connections: Gauge::default(),
@@ -140,9 +141,12 @@ impl Metrics {
             m.malformed_frames.clone(),
         );
         for register in extra {
-            register(&mut registry);
+            register(&mut root);
         }
-        Metrics { registry, ..m }
+        Metrics {
+            registry: root,
+            ..m
+        }
     }
 
     /// Raises the queue-depth high water mark to `depth`.
