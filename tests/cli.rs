@@ -394,6 +394,89 @@ async fn sigterm_closes_local_clients_with_1001_and_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeat_relays_an_upstream_and_shuts_down_on_sigterm() {
+    let upstream = app_endpoint().await;
+    let mut child = fawkes(&[
+        "repeat",
+        "--upstream",
+        &url(upstream.local_addr()),
+        "--topic",
+        "rooms:lobby",
+        "--map",
+        "rooms:*=up:*",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let local = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let (client, mut events) = fawkes::client::Client::builder(&local).connect().unwrap();
+    client
+        .join("up:lobby", fawkes::client::Payload::empty())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while upstream.subscribers("rooms:lobby") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "repeat did not join upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    upstream
+        .broadcast(
+            "rooms:lobby",
+            "m",
+            endpoint::Payload::raw_json(r#"{"v":1.0e+2}"#).unwrap(),
+        )
+        .unwrap();
+    let message = loop {
+        match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
+            Some(fawkes::client::Event::Message(m)) => break m,
+            Some(_) => {}
+            None => panic!("client stopped"),
+        }
+    };
+    assert_eq!(
+        (message.topic.as_str(), message.payload.as_json_str()),
+        ("up:lobby", Some(r#"{"v":1.0e+2}"#))
+    );
+    sigterm(&child);
+    // The local client sees the close (1001) and the upstream sees the repeater leave.
+    let closed = loop {
+        match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
+            Some(fawkes::client::Event::Disconnected { reason, .. }) => break reason,
+            Some(_) => {}
+            None => panic!("client stopped"),
+        }
+    };
+    assert!(format!("{closed:?}").contains("1001"), "{closed:?}");
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    while upstream.subscribers("rooms:lobby") != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upstream connection stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    client.disconnect().await;
+    upstream.shutdown(endpoint::Shutdown::Stop).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_config_file_fills_in_flags_and_refuses_unknown_keys() {
     let endpoint = app_endpoint().await;
     let dir = std::env::temp_dir().join(format!("fawkes-cli-{}", std::process::id()));

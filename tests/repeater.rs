@@ -349,6 +349,50 @@ async fn the_repeater_rejoins_a_remote_restarted_on_the_same_port() {
     remote.shutdown(endpoint::Shutdown::Stop).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_local_subscriber_does_not_delay_the_others() {
+    let app = Arc::new(Remote::default());
+    let remote = remote_on("127.0.0.1:0".parse().unwrap(), app).await;
+    let repeater = Repeater::builder()
+        .endpoint(endpoint::Builder::new().send_queue(8))
+        .upstream(Upstream::new(Client::builder(url(remote.local_addr()))).topic("feed"))
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    until("the upstream join", || remote.subscribers("feed") == 1).await;
+    let local = repeater.local_addr();
+    let slow = raw_subscriber(local, "feed").await; // never read
+    let (fast, mut events) = Client::builder(url(local)).connect().unwrap();
+    fast.join("feed", client::Payload::empty()).await.unwrap();
+    let pad = "x".repeat(64 * 1024);
+    let mut n = 0u64;
+    // The fast subscriber reads each message before the next is sent upstream; the slow
+    // one's kernel buffers fill, then its queue, and the local endpoint cuts it off.
+    while repeater.endpoint().stats().slow_consumer_disconnects == 0 {
+        remote
+            .broadcast("feed", "big", serde_json::json!({"n": n, "pad": pad}))
+            .unwrap();
+        let message = next_message(&mut events).await;
+        let got: serde_json::Value = message.payload.deserialize().unwrap();
+        assert_eq!(got["n"], n, "in order, none lost");
+        n += 1;
+        assert!(n < 100_000, "the slow subscriber was never disconnected");
+    }
+    remote
+        .broadcast("feed", "last", serde_json::json!({}))
+        .unwrap();
+    assert_eq!(next_message(&mut events).await.event, "last");
+    assert_eq!(
+        repeater.endpoint().subscribers("feed"),
+        1,
+        "only the slow one went"
+    );
+    drop(slow);
+    fast.disconnect().await;
+    repeater.shutdown().await;
+    remote.shutdown(endpoint::Shutdown::Stop).await;
+}
+
 /// `GET path` over a plain TCP connection; the body.
 async fn http_get(addr: SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
