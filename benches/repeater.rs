@@ -1,0 +1,202 @@
+//! The repeater's figures (`cargo xtask bench repeater`), over real sockets on loopback:
+//! an upstream fawkes endpoint floods one topic; one subscriber receives it either directly
+//! from the upstream or through `fawkes repeat` (the release binary, in its own process).
+//! Both runs happen here, one after the other, so every figure is a ratio in one run:
+//!
+//! - messages per second, relayed against direct, with a window of messages in flight
+//!   (the flood is as fast as the subscriber takes it, never over a queue bound);
+//! - the repeater process's CPU time per relayed message (`/proc/<pid>/stat`);
+//! - added latency at a fixed, low offered rate (one message per millisecond): p50 and p99
+//!   of relayed minus direct.
+//!
+//! `cargo test --all-targets` runs this binary without `--bench`: a small smoke instead.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fawkes::endpoint::{Builder, Endpoint, Payload, Shutdown};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+const TOPIC: &str = "bench:feed";
+const WINDOW: u64 = 256;
+
+/// CPU time (user + system) of process `pid` so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0 // USER_HZ
+}
+
+async fn subscribe(addr: SocketAddr, topic: &str) -> WebSocketStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    let url = format!("ws://{addr}/socket/websocket?vsn=2.0.0");
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp)
+        .await
+        .expect("upgrade");
+    let join = format!(r#"["1","1","{topic}","phx_join",{{}}]"#);
+    ws.send(Message::text(join)).await.expect("join");
+    loop {
+        let frame = ws.next().await.expect("open").expect("frame");
+        if frame.to_text().is_ok_and(|t| t.contains("phx_reply")) {
+            return ws;
+        }
+    }
+}
+
+/// The sequence number and send time (ns since `origin`) in a received broadcast.
+fn parse(frame: &Message) -> Option<(u64, u64)> {
+    let text = frame.to_text().ok()?;
+    let seq = text.split(r#""seq":"#).nth(1)?.split(',').next()?.parse().ok()?;
+    let at = text.split(r#""at":"#).nth(1)?.split('}').next()?.parse().ok()?;
+    Some((seq, at))
+}
+
+fn tick(seq: u64, origin: Instant) -> Payload {
+    let at = origin.elapsed().as_nanos();
+    Payload::raw_json(format!(r#"{{"seq":{seq},"body":"0123456789abcdef0123456789abcdef","at":{at}}}"#))
+        .expect("JSON")
+}
+
+/// Floods `messages` with at most `WINDOW` in flight; messages per second.
+async fn flood(upstream: &Endpoint, ws: &mut WebSocketStream<TcpStream>, messages: u64) -> f64 {
+    let origin = Instant::now();
+    let (mut sent, mut received) = (0u64, 0u64);
+    while received < messages {
+        while sent < messages && sent - received < WINDOW {
+            upstream.broadcast(TOPIC, "t", tick(sent, origin)).expect("broadcast");
+            sent += 1;
+        }
+        let frame = ws.next().await.expect("open").expect("frame");
+        if let Some((seq, _)) = parse(&frame) {
+            assert_eq!(seq, received, "in order, none lost");
+            received += 1;
+        }
+    }
+    messages as f64 / origin.elapsed().as_secs_f64()
+}
+
+/// One message per millisecond; the latencies in microseconds, sorted.
+async fn paced(upstream: &Endpoint, ws: &mut WebSocketStream<TcpStream>, messages: u64) -> Vec<f64> {
+    let origin = Instant::now();
+    let mut latencies = Vec::with_capacity(messages as usize);
+    let mut timer = tokio::time::interval(Duration::from_millis(1));
+    for seq in 0..messages {
+        timer.tick().await;
+        upstream.broadcast(TOPIC, "t", tick(seq, origin)).expect("broadcast");
+        loop {
+            let frame = ws.next().await.expect("open").expect("frame");
+            if let Some((got, at)) = parse(&frame) {
+                assert_eq!(got, seq);
+                let now = origin.elapsed().as_nanos() as f64;
+                latencies.push((now - at as f64) / 1000.0);
+                break;
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    latencies
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(f64::NAN)
+}
+
+/// Starts `fawkes repeat` against the upstream; its process and local address.
+fn repeater(upstream: SocketAddr) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fawkes"))
+        .args(["repeat", "--topic", TOPIC, "--listen", "127.0.0.1:0", "--upstream"])
+        .arg(format!("ws://{upstream}/socket/websocket"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn fawkes repeat");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("read");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ws://")
+        .and_then(|r| r.strip_suffix("/socket/websocket"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+    (child, addr)
+}
+
+async fn run(flood_messages: u64, paced_messages: u64) {
+    let upstream = Builder::new()
+        .send_queue(4096)
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("upstream");
+    let (mut child, local) = repeater(upstream.local_addr());
+    while upstream.subscribers(TOPIC) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Direct: the same upstream, the same subscriber code, no repeater in the path (the
+    // repeater still receives the flood, with no local subscriber to send it to).
+    let mut direct = subscribe(upstream.local_addr(), TOPIC).await;
+    let direct_rate = flood(&upstream, &mut direct, flood_messages).await;
+    drop(direct);
+    let mut relayed = subscribe(local, TOPIC).await;
+    let cpu0 = cpu_seconds(child.id());
+    let relayed_rate = flood(&upstream, &mut relayed, flood_messages).await;
+    let cpu = cpu_seconds(child.id()) - cpu0;
+
+    let mut direct = subscribe(upstream.local_addr(), TOPIC).await;
+    let direct_latency = paced(&upstream, &mut direct, paced_messages).await;
+    drop(direct);
+    let mut relayed = subscribe(local, TOPIC).await;
+    let relayed_latency = paced(&upstream, &mut relayed, paced_messages).await;
+
+    let per_message_us = cpu * 1e6 / flood_messages as f64;
+    println!("repeater relay, {flood_messages} messages flooded (window {WINDOW}), {paced_messages} paced at 1/ms:");
+    println!(
+        "  rate: direct {direct_rate:.0} msg/s, relayed {relayed_rate:.0} msg/s: {:.1}% of direct (goal >= 95%)",
+        100.0 * relayed_rate / direct_rate
+    );
+    println!(
+        "  repeater CPU: {per_message_us:.2} us per relayed message (goal <= 2 us; the Elixir repeater 17 us)"
+    );
+    let (d50, d99) = (percentile(&direct_latency, 0.5), percentile(&direct_latency, 0.99));
+    let (r50, r99) = (percentile(&relayed_latency, 0.5), percentile(&relayed_latency, 0.99));
+    println!("  latency direct: p50 {d50:.0} us, p99 {d99:.0} us; relayed: p50 {r50:.0} us, p99 {r99:.0} us");
+    println!(
+        "  added by the repeater: p50 {:.0} us, p99 {:.0} us (goal p50 <= 50 us)",
+        r50 - d50,
+        r99 - d99
+    );
+    drop(relayed);
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    upstream.shutdown(Shutdown::Stop).await;
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let quick = std::env::var("FAWKES_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let (flood_messages, paced_messages) = match (bench, quick) {
+        (false, _) => (200, 20),
+        (true, true) => (5_000, 200),
+        (true, false) => (100_000, 2_000),
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run(flood_messages, paced_messages));
+}
