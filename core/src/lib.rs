@@ -60,7 +60,3 @@ pub mod url;
 #[cfg(feature = "ws")]
 pub mod ws;
 
-/// The README's code blocks, compiled by `cargo test --doc -p fawkes-core`.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

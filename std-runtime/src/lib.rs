@@ -14,3 +14,9 @@ pub mod endpoint;
 pub mod repeater;
 
 pub use fawkes_core as core;
+
+/// The README's code blocks (the core's firmware loop and the tokio examples), compiled by
+/// `cargo test --doc -p fawkes`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
