@@ -57,15 +57,29 @@ async fn subscribe(addr: SocketAddr, topic: &str) -> WebSocketStream<TcpStream> 
 /// The sequence number and send time (ns since `origin`) in a received broadcast.
 fn parse(frame: &Message) -> Option<(u64, u64)> {
     let text = frame.to_text().ok()?;
-    let seq = text.split(r#""seq":"#).nth(1)?.split(',').next()?.parse().ok()?;
-    let at = text.split(r#""at":"#).nth(1)?.split('}').next()?.parse().ok()?;
+    let seq = text
+        .split(r#""seq":"#)
+        .nth(1)?
+        .split(',')
+        .next()?
+        .parse()
+        .ok()?;
+    let at = text
+        .split(r#""at":"#)
+        .nth(1)?
+        .split('}')
+        .next()?
+        .parse()
+        .ok()?;
     Some((seq, at))
 }
 
 fn tick(seq: u64, origin: Instant) -> Payload {
     let at = origin.elapsed().as_nanos();
-    Payload::raw_json(format!(r#"{{"seq":{seq},"body":"0123456789abcdef0123456789abcdef","at":{at}}}"#))
-        .expect("JSON")
+    Payload::raw_json(format!(
+        r#"{{"seq":{seq},"body":"0123456789abcdef0123456789abcdef","at":{at}}}"#
+    ))
+    .expect("JSON")
 }
 
 /// Floods `messages` with at most `WINDOW` in flight; messages per second.
@@ -74,7 +88,9 @@ async fn flood(upstream: &Endpoint, ws: &mut WebSocketStream<TcpStream>, message
     let (mut sent, mut received) = (0u64, 0u64);
     while received < messages {
         while sent < messages && sent - received < WINDOW {
-            upstream.broadcast(TOPIC, "t", tick(sent, origin)).expect("broadcast");
+            upstream
+                .broadcast(TOPIC, "t", tick(sent, origin))
+                .expect("broadcast");
             sent += 1;
         }
         let frame = ws.next().await.expect("open").expect("frame");
@@ -87,13 +103,19 @@ async fn flood(upstream: &Endpoint, ws: &mut WebSocketStream<TcpStream>, message
 }
 
 /// One message per millisecond; the latencies in microseconds, sorted.
-async fn paced(upstream: &Endpoint, ws: &mut WebSocketStream<TcpStream>, messages: u64) -> Vec<f64> {
+async fn paced(
+    upstream: &Endpoint,
+    ws: &mut WebSocketStream<TcpStream>,
+    messages: u64,
+) -> Vec<f64> {
     let origin = Instant::now();
     let mut latencies = Vec::with_capacity(messages as usize);
     let mut timer = tokio::time::interval(Duration::from_millis(1));
     for seq in 0..messages {
         timer.tick().await;
-        upstream.broadcast(TOPIC, "t", tick(seq, origin)).expect("broadcast");
+        upstream
+            .broadcast(TOPIC, "t", tick(seq, origin))
+            .expect("broadcast");
         loop {
             let frame = ws.next().await.expect("open").expect("frame");
             if let Some((got, at)) = parse(&frame) {
@@ -116,7 +138,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Starts `fawkes repeat` against the upstream; its process and local address.
 fn repeater(upstream: SocketAddr) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fawkes"))
-        .args(["repeat", "--topic", TOPIC, "--listen", "127.0.0.1:0", "--upstream"])
+        .args([
+            "repeat",
+            "--topic",
+            TOPIC,
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+        ])
         .arg(format!("ws://{upstream}/socket/websocket"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -172,8 +201,14 @@ async fn run(flood_messages: u64, paced_messages: u64) {
     println!(
         "  repeater CPU: {per_message_us:.2} us per relayed message (goal <= 2 us; the Elixir repeater 17 us)"
     );
-    let (d50, d99) = (percentile(&direct_latency, 0.5), percentile(&direct_latency, 0.99));
-    let (r50, r99) = (percentile(&relayed_latency, 0.5), percentile(&relayed_latency, 0.99));
+    let (d50, d99) = (
+        percentile(&direct_latency, 0.5),
+        percentile(&direct_latency, 0.99),
+    );
+    let (r50, r99) = (
+        percentile(&relayed_latency, 0.5),
+        percentile(&relayed_latency, 0.99),
+    );
     println!("  latency direct: p50 {d50:.0} us, p99 {d99:.0} us; relayed: p50 {r50:.0} us, p99 {r99:.0} us");
     println!(
         "  added by the repeater: p50 {:.0} us, p99 {:.0} us (goal p50 <= 50 us)",
@@ -181,7 +216,9 @@ async fn run(flood_messages: u64, paced_messages: u64) {
         r99 - d99
     );
     drop(relayed);
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     upstream.shutdown(Shutdown::Stop).await;
 }
