@@ -59,4 +59,3 @@ pub mod time;
 pub mod url;
 #[cfg(feature = "ws")]
 pub mod ws;
-
