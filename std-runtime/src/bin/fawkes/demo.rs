@@ -29,10 +29,22 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let upstream = Endpoint::bind("127.0.0.1:0".parse()?).await?;
     let upstream_url = format!("ws://{}/socket/websocket", upstream.local_addr());
     // 2. The repeater: a client of the upstream, and the local endpoint.
-    let repeater = Repeater::builder()
-        .upstream(Upstream::new(Client::builder(&upstream_url)).topic(TOPIC))
-        .bind(args.listen.unwrap_or(DEFAULT_LISTEN))
-        .await?;
+    let repeater = |addr| {
+        Repeater::builder()
+            .upstream(Upstream::new(Client::builder(&upstream_url)).topic(TOPIC))
+            .bind(addr)
+    };
+    let repeater = match args.listen {
+        Some(addr) => repeater(addr).await?,
+        // Zero setup: when the default port is taken, any free port will do.
+        None => match repeater(DEFAULT_LISTEN).await {
+            Ok(repeater) => repeater,
+            Err(e) => {
+                tracing::info!(error = %e, "the default port is taken: using a free one");
+                repeater("127.0.0.1:0".parse()?).await?
+            }
+        },
+    };
     let local_url = format!("ws://{}/socket/websocket", repeater.local_addr());
     println!("upstream (stand-in):  {upstream_url}");
     println!("local endpoint:       {local_url}");
