@@ -198,6 +198,91 @@ async fn broadcasts_arrive_locally_byte_for_byte_json_and_binary() {
     remote.shutdown(endpoint::Shutdown::Stop).await;
 }
 
+/// A channel push (`Phoenix.Channel.push/3`: the join ref set, no ref) from a scripted
+/// remote, which answers the repeater's join and pushes `payload` on the channel when
+/// told to.
+async fn pushing_remote(payload: &'static str) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go, mut go_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        while let Some(Ok(frame)) = ws.next().await {
+            let Ok(text) = frame.to_text() else { continue };
+            let Ok(serde_json::Value::Array(msg)) = serde_json::from_str(text) else {
+                continue;
+            };
+            if msg.get(3).and_then(|e| e.as_str()) == Some("phx_join") {
+                let (join_ref, topic) = (&msg[0], &msg[2]);
+                let reply = format!(
+                    r#"[{join_ref},{join_ref},{topic},"phx_reply",{{"status":"ok","response":{{}}}}]"#
+                );
+                ws.send(WsMessage::text(reply)).await.unwrap();
+                (&mut go_rx).await.unwrap();
+                let push = format!(r#"[{join_ref},null,{topic},"pushed",{payload}]"#);
+                ws.send(WsMessage::text(push)).await.unwrap();
+            }
+        }
+    });
+    (addr, go)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_push_on_the_remote_arrives_byte_for_byte() {
+    let (remote, go) = pushing_remote(TRICKY).await;
+    let repeater = Repeater::builder()
+        .upstream(Upstream::new(Client::builder(url(remote))).topic("rooms:lobby"))
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut raw = raw_subscriber(repeater.local_addr(), "rooms:lobby").await;
+    go.send(()).unwrap();
+    let frame = next_data(&mut raw).await;
+    assert_eq!(
+        frame.to_text().unwrap(),
+        format!(r#"[null,null,"rooms:lobby","pushed",{TRICKY}]"#)
+    );
+    drop(raw);
+    repeater.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_upstreams_feed_one_local_endpoint() {
+    let a = remote_on("127.0.0.1:0".parse().unwrap(), Arc::default()).await;
+    let b = remote_on("127.0.0.1:0".parse().unwrap(), Arc::default()).await;
+    let repeater = Repeater::builder()
+        .upstream(Upstream::new(Client::builder(url(a.local_addr()))).topic("prices"))
+        .upstream(
+            Upstream::new(Client::builder(url(b.local_addr())))
+                .topic("prices")
+                .map("prices=prices:b".parse().unwrap()),
+        )
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    until("both upstream joins", || {
+        a.subscribers("prices") == 1 && b.subscribers("prices") == 1
+    })
+    .await;
+    let (c, mut events) = Client::builder(url(repeater.local_addr()))
+        .connect()
+        .unwrap();
+    c.join("prices", client::Payload::empty()).await.unwrap();
+    c.join("prices:b", client::Payload::empty()).await.unwrap();
+    a.broadcast("prices", "from_a", serde_json::json!({}))
+        .unwrap();
+    assert_eq!(next_message(&mut events).await.topic, "prices");
+    b.broadcast("prices", "from_b", serde_json::json!({}))
+        .unwrap();
+    let m = next_message(&mut events).await;
+    assert_eq!((m.topic.as_str(), m.event.as_str()), ("prices:b", "from_b"));
+    c.disconnect().await;
+    repeater.shutdown().await;
+    a.shutdown(endpoint::Shutdown::Stop).await;
+    b.shutdown(endpoint::Shutdown::Stop).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mapped_topics_are_repeated_under_their_local_names() {
     let app = Arc::new(Remote::default());
