@@ -477,6 +477,87 @@ async fn repeat_relays_an_upstream_and_shuts_down_on_sigterm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeat_survives_an_upstream_restart_and_logs_the_outage() {
+    let upstream = app_endpoint().await;
+    let addr = upstream.local_addr();
+    let mut child = fawkes(&[
+        "repeat",
+        "--upstream",
+        &url(addr),
+        "--topic",
+        "rooms:lobby",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let local = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let (client, mut events) = fawkes::client::Client::builder(&local).connect().unwrap();
+    client
+        .join("rooms:lobby", fawkes::client::Payload::empty())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while upstream.subscribers("rooms:lobby") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "repeat did not join upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The upstream dies and comes back on the same port.
+    upstream.shutdown(endpoint::Shutdown::Stop).await;
+    let upstream = Endpoint::builder().bind(addr).await.unwrap();
+    while upstream.subscribers("rooms:lobby") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "repeat did not rejoin"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    upstream
+        .broadcast("rooms:lobby", "after", json!({}))
+        .unwrap();
+    let message = loop {
+        match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
+            Some(fawkes::client::Event::Message(m)) => break m,
+            Some(_) => {}
+            None => panic!("client stopped"),
+        }
+    };
+    assert_eq!(message.event, "after");
+    client.disconnect().await;
+    sigterm(&child);
+    let (status, log) = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut log = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+        (status, log)
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    for needle in [
+        "upstream disconnected",
+        "upstream back after an outage",
+        "joined upstream",
+    ] {
+        assert!(log.contains(needle), "{needle:?} not in the log:\n{log}");
+    }
+    upstream.shutdown(endpoint::Shutdown::Stop).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_config_file_fills_in_flags_and_refuses_unknown_keys() {
     let endpoint = app_endpoint().await;
     let dir = std::env::temp_dir().join(format!("fawkes-cli-{}", std::process::id()));
