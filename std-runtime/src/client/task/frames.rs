@@ -66,6 +66,11 @@ impl Task {
                 return;
             }
         };
+        // Slipstream's `[:slipstream, :connection, :handle]` span: one per data frame, at
+        // trace level, so it costs nothing unless asked for.
+        let _span =
+            tracing::trace_span!("fawkes.frame", bytes = bytes.len(), binary = text.is_none())
+                .entered();
         let frame = match &text {
             Some(text) => Frame::Text(text.as_str()),
             None => Frame::Binary(&bytes),
