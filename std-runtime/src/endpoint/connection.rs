@@ -3,8 +3,10 @@
 //! [`Writer`]'s vectored writes, then one flush), the idle timeout runs on the socket's deadline, and the connection ends
 //! with the socket's close code, the slow-consumer policy's, or the shutdown's.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::Bytes;
 use fawkes_core::codec::{EncodeError, Frame, FrameKind, Message as CoreMessage, RawJson};
@@ -54,7 +56,6 @@ enum End {
 
 enum Wake {
     Shutdown(u16),
-    Overflow,
     Queue,
     Input(Option<Result<Message, WsError>>),
     Timeout,
@@ -152,14 +153,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.arm_idle();
             let wake = tokio::select! {
                 code = self.guard.signalled() => Wake::Shutdown(code),
-                () = self.inbox.overflowed() => Wake::Overflow,
+                // An overflow wakes `ready` too (one waiter less on the hot path).
                 () = self.inbox.ready() => Wake::Queue,
                 input = self.ws.next() => Wake::Input(input),
                 () = &mut self.idle, if self.idle_at.is_some() => Wake::Timeout,
             };
             let outcome = match wake {
                 Wake::Shutdown(code) => Some(End::Shutdown(code)),
-                Wake::Overflow => Some(End::SlowConsumer),
+                Wake::Queue if self.inbox.is_overflowed() => Some(End::SlowConsumer),
                 Wake::Queue => {
                     self.inbox.drain_into(&mut self.writer);
                     self.flush_pending(true).await.err()
@@ -211,11 +212,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             writer.write_all(ws.get_mut()).await
         };
-        let result = tokio::select! {
-            biased;
-            () = self.inbox.overflowed() => Err(End::SlowConsumer),
-            code = self.guard.signalled(), if interruptible => Err(End::Shutdown(code)),
-            r = write => r.map_err(|e| End::Io(e.to_string())),
+        // Most batches go out at once: only a write that waits races the overflow and
+        // the shutdown.
+        let mut write = std::pin::pin!(write);
+        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+        let result = match first {
+            Poll::Ready(r) => r.map_err(|e| End::Io(e.to_string())),
+            Poll::Pending => tokio::select! {
+                biased;
+                () = self.inbox.overflowed() => Err(End::SlowConsumer),
+                code = self.guard.signalled(), if interruptible => Err(End::Shutdown(code)),
+                r = &mut write => r.map_err(|e| End::Io(e.to_string())),
+            },
         };
         if result.is_ok() {
             self.inner.metrics.frames_out.inc_by(frames);

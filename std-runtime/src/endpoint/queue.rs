@@ -85,7 +85,9 @@ impl Outbox {
             if disconnect {
                 state.overflowed = true;
                 drop(state);
+                // Both: the task may be waiting for frames or writing a batch.
                 self.shared.overflow.notify_one();
+                self.shared.ready.notify_one();
             }
             return Err(PushError::Full);
         }
@@ -102,7 +104,8 @@ impl Outbox {
 }
 
 impl Inbox {
-    /// Waits until frames may be queued (spurious wake-ups are possible).
+    /// Waits until frames may be queued or the queue overflowed (spurious wake-ups are
+    /// possible).
     pub(crate) async fn ready(&self) {
         self.shared.ready.notified().await;
     }
@@ -118,7 +121,6 @@ impl Inbox {
     }
 
     /// Whether the queue overflowed.
-    #[cfg(test)]
     pub(crate) fn is_overflowed(&self) -> bool {
         lock(&self.shared).overflowed
     }
