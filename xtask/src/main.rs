@@ -38,7 +38,8 @@ fn print_help() {
          \x20             included), the {EMBEDDED_TARGET} build, a {SMOKE_SECONDS} s nightly smoke of every\n\
          \x20             fuzz target ({SKIP_SMOKE_VAR}=1 skips the smoke)\n\
          bench [ARGS]  criterion benches (FAWKES_BENCH_QUICK=1 for a short smoke run), then the\n\
-         \x20             endpoint's fan-out and memory figures; `bench endpoint` runs only those\n\
+         \x20             endpoint's fan-out and memory figures, then the repeater's relay against a\n\
+         \x20             direct subscriber; `bench endpoint` or `bench repeater` runs only one\n\
          fuzz [--seconds N] [TARGET]\n\
          \x20             run the fuzz targets on nightly, {DEFAULT_FUZZ_SECONDS} s each by default, and merge\n\
          \x20             inputs with new coverage into fuzz/corpus/<target>; targets: {}",
@@ -184,20 +185,30 @@ fn install_interop_packages() -> Result<(), String> {
     }
 }
 
-/// `bench`: the core's criterion benches, then the endpoint's fan-out and memory bench;
-/// `bench endpoint [ARGS]` runs only the endpoint's.
+/// `bench`: the core's criterion benches, then the endpoint's fan-out and memory bench, then
+/// the repeater's relay bench; `bench endpoint [ARGS]` or `bench repeater` runs only one.
 fn bench(extra: &[String]) -> Result<(), String> {
-    let endpoint_only = extra.first().map(String::as_str) == Some("endpoint");
-    if !endpoint_only {
+    let only = extra
+        .first()
+        .map(String::as_str)
+        .filter(|part| ["endpoint", "repeater"].contains(part));
+    if only.is_none() {
         let mut args = vec!["bench", "-p", "fawkes-core"];
         args.extend(extra.iter().map(String::as_str));
         run("benchmarks", "cargo", &args)?;
     }
-    let mut args = vec!["bench", "-p", "fawkes", "--bench", "endpoint", "--"];
-    if endpoint_only {
-        args.extend(extra.iter().skip(1).map(String::as_str));
+    if only.is_none_or(|part| part == "endpoint") {
+        let mut args = vec!["bench", "-p", "fawkes", "--bench", "endpoint", "--"];
+        if only.is_some() {
+            args.extend(extra.iter().skip(1).map(String::as_str));
+        }
+        run("endpoint benchmarks (fan-out, memory)", "cargo", &args)?;
     }
-    run("endpoint benchmarks (fan-out, memory)", "cargo", &args)
+    if only.is_none_or(|part| part == "repeater") {
+        let args = ["bench", "-p", "fawkes", "--bench", "repeater", "--"];
+        run("repeater benchmark (relay against direct)", "cargo", &args)?;
+    }
+    Ok(())
 }
 
 // ----- fuzzing ---------------------------------------------------------------------------
