@@ -82,6 +82,20 @@ fn tick(seq: u64, origin: Instant) -> Payload {
     .expect("JSON")
 }
 
+/// Waits until everything sent before reached `ws`: broadcasts a marker until one arrives
+/// (order is kept, so the backlog of an earlier phase is drained by then).
+async fn drain(upstream: &Endpoint, ws: &mut WebSocketStream<TcpStream>) {
+    upstream
+        .broadcast(TOPIC, "marker", Payload::raw_json("{}").expect("JSON"))
+        .expect("broadcast");
+    loop {
+        let frame = ws.next().await.expect("open").expect("frame");
+        if frame.to_text().is_ok_and(|t| t.contains(r#""marker""#)) {
+            return;
+        }
+    }
+}
+
 /// Floods `messages` with at most `WINDOW` in flight; messages per second.
 async fn flood(upstream: &Endpoint, ws: &mut WebSocketStream<TcpStream>, messages: u64) -> f64 {
     let origin = Instant::now();
@@ -135,8 +149,18 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(i).copied().unwrap_or(f64::NAN)
 }
 
+/// The `fawkes repeat` process, killed if the bench fails half way.
+struct Repeat(Child);
+
+impl Drop for Repeat {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `fawkes repeat` against the upstream; its process and local address.
-fn repeater(upstream: SocketAddr) -> (Child, SocketAddr) {
+fn repeater(upstream: SocketAddr) -> (Repeat, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fawkes"))
         .args([
             "repeat",
@@ -163,7 +187,7 @@ fn repeater(upstream: SocketAddr) -> (Child, SocketAddr) {
         .and_then(|r| r.strip_suffix("/socket/websocket"))
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("unexpected line {line:?}"));
-    (child, addr)
+    (Repeat(child), addr)
 }
 
 async fn run(flood_messages: u64, paced_messages: u64) {
@@ -172,24 +196,29 @@ async fn run(flood_messages: u64, paced_messages: u64) {
         .bind("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("upstream");
-    let (mut child, local) = repeater(upstream.local_addr());
+    let (mut repeat, local) = repeater(upstream.local_addr());
+    let child = &mut repeat.0;
     while upstream.subscribers(TOPIC) == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Direct: the same upstream, the same subscriber code, no repeater in the path (the
     // repeater still receives the flood, with no local subscriber to send it to).
     let mut direct = subscribe(upstream.local_addr(), TOPIC).await;
+    drain(&upstream, &mut direct).await;
     let direct_rate = flood(&upstream, &mut direct, flood_messages).await;
     drop(direct);
     let mut relayed = subscribe(local, TOPIC).await;
+    drain(&upstream, &mut relayed).await;
     let cpu0 = cpu_seconds(child.id());
     let relayed_rate = flood(&upstream, &mut relayed, flood_messages).await;
     let cpu = cpu_seconds(child.id()) - cpu0;
 
     let mut direct = subscribe(upstream.local_addr(), TOPIC).await;
+    drain(&upstream, &mut direct).await;
     let direct_latency = paced(&upstream, &mut direct, paced_messages).await;
     drop(direct);
     let mut relayed = subscribe(local, TOPIC).await;
+    drain(&upstream, &mut relayed).await;
     let relayed_latency = paced(&upstream, &mut relayed, paced_messages).await;
 
     let per_message_us = cpu * 1e6 / flood_messages as f64;
@@ -220,6 +249,7 @@ async fn run(flood_messages: u64, paced_messages: u64) {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+    drop(repeat);
     upstream.shutdown(Shutdown::Stop).await;
 }
 
