@@ -22,6 +22,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 const TOPIC: &str = "bench:feed";
+/// The direct subscriber's topic: one the repeater has not joined, so it idles meanwhile
+/// instead of competing for the cores.
+const DIRECT: &str = "bench:direct";
 const WINDOW: u64 = 256;
 
 /// CPU time (user + system) of process `pid` so far, in seconds.
@@ -84,9 +87,9 @@ fn tick(seq: u64, origin: Instant) -> Payload {
 
 /// Waits until everything sent before reached `ws`: broadcasts a marker until one arrives
 /// (order is kept, so the backlog of an earlier phase is drained by then).
-async fn drain(upstream: &Endpoint, ws: &mut WebSocketStream<TcpStream>) {
+async fn drain(upstream: &Endpoint, topic: &str, ws: &mut WebSocketStream<TcpStream>) {
     upstream
-        .broadcast(TOPIC, "marker", Payload::raw_json("{}").expect("JSON"))
+        .broadcast(topic, "marker", Payload::raw_json("{}").expect("JSON"))
         .expect("broadcast");
     loop {
         let frame = ws.next().await.expect("open").expect("frame");
@@ -97,13 +100,18 @@ async fn drain(upstream: &Endpoint, ws: &mut WebSocketStream<TcpStream>) {
 }
 
 /// Floods `messages` with at most `WINDOW` in flight; messages per second.
-async fn flood(upstream: &Endpoint, ws: &mut WebSocketStream<TcpStream>, messages: u64) -> f64 {
+async fn flood(
+    upstream: &Endpoint,
+    topic: &str,
+    ws: &mut WebSocketStream<TcpStream>,
+    messages: u64,
+) -> f64 {
     let origin = Instant::now();
     let (mut sent, mut received) = (0u64, 0u64);
     while received < messages {
         while sent < messages && sent - received < WINDOW {
             upstream
-                .broadcast(TOPIC, "t", tick(sent, origin))
+                .broadcast(topic, "t", tick(sent, origin))
                 .expect("broadcast");
             sent += 1;
         }
@@ -119,6 +127,7 @@ async fn flood(upstream: &Endpoint, ws: &mut WebSocketStream<TcpStream>, message
 /// One message per millisecond; the latencies in microseconds, sorted.
 async fn paced(
     upstream: &Endpoint,
+    topic: &str,
     ws: &mut WebSocketStream<TcpStream>,
     messages: u64,
 ) -> Vec<f64> {
@@ -128,7 +137,7 @@ async fn paced(
     for seq in 0..messages {
         timer.tick().await;
         upstream
-            .broadcast(TOPIC, "t", tick(seq, origin))
+            .broadcast(topic, "t", tick(seq, origin))
             .expect("broadcast");
         loop {
             let frame = ws.next().await.expect("open").expect("frame");
@@ -147,6 +156,12 @@ async fn paced(
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or(f64::NAN)
+}
+
+/// The repeater's worker threads: `FAWKES_THREADS` if set, else 1 (`fawkes --threads 1`:
+/// everything on one thread, the least CPU per relayed message).
+fn threads() -> String {
+    std::env::var("FAWKES_THREADS").unwrap_or_else(|_| "1".into())
 }
 
 /// The `fawkes repeat` process, killed if the bench fails half way.
@@ -172,6 +187,7 @@ fn repeater(upstream: SocketAddr) -> (Repeat, SocketAddr) {
         ])
         .arg(format!("ws://{upstream}/socket/websocket"))
         .env("RUST_LOG", "warn")
+        .env("FAWKES_THREADS", threads())
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn fawkes repeat");
@@ -203,26 +219,29 @@ async fn run(flood_messages: u64, paced_messages: u64) {
     }
     // Direct: the same upstream, the same subscriber code, no repeater in the path (the
     // repeater still receives the flood, with no local subscriber to send it to).
-    let mut direct = subscribe(upstream.local_addr(), TOPIC).await;
-    drain(&upstream, &mut direct).await;
-    let direct_rate = flood(&upstream, &mut direct, flood_messages).await;
+    let mut direct = subscribe(upstream.local_addr(), DIRECT).await;
+    drain(&upstream, DIRECT, &mut direct).await;
+    let direct_rate = flood(&upstream, DIRECT, &mut direct, flood_messages).await;
     drop(direct);
     let mut relayed = subscribe(local, TOPIC).await;
-    drain(&upstream, &mut relayed).await;
+    drain(&upstream, TOPIC, &mut relayed).await;
     let cpu0 = cpu_seconds(child.id());
-    let relayed_rate = flood(&upstream, &mut relayed, flood_messages).await;
+    let relayed_rate = flood(&upstream, TOPIC, &mut relayed, flood_messages).await;
     let cpu = cpu_seconds(child.id()) - cpu0;
 
-    let mut direct = subscribe(upstream.local_addr(), TOPIC).await;
-    drain(&upstream, &mut direct).await;
-    let direct_latency = paced(&upstream, &mut direct, paced_messages).await;
+    let mut direct = subscribe(upstream.local_addr(), DIRECT).await;
+    drain(&upstream, DIRECT, &mut direct).await;
+    let direct_latency = paced(&upstream, DIRECT, &mut direct, paced_messages).await;
     drop(direct);
     let mut relayed = subscribe(local, TOPIC).await;
-    drain(&upstream, &mut relayed).await;
-    let relayed_latency = paced(&upstream, &mut relayed, paced_messages).await;
+    drain(&upstream, TOPIC, &mut relayed).await;
+    let relayed_latency = paced(&upstream, TOPIC, &mut relayed, paced_messages).await;
 
     let per_message_us = cpu * 1e6 / flood_messages as f64;
-    println!("repeater relay, {flood_messages} messages flooded (window {WINDOW}), {paced_messages} paced at 1/ms:");
+    println!(
+        "repeater relay (fawkes repeat --threads {}), {flood_messages} messages flooded (window {WINDOW}), {paced_messages} paced at 1/ms:",
+        threads()
+    );
     println!(
         "  rate: direct {direct_rate:.0} msg/s, relayed {relayed_rate:.0} msg/s: {:.1}% of direct (goal >= 95%)",
         100.0 * relayed_rate / direct_rate

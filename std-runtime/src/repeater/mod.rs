@@ -224,6 +224,7 @@ impl Builder {
                 linger,
                 metrics: metrics.clone(),
                 label,
+                routes: Default::default(),
             };
             tasks.push(tokio::spawn(task.run(events, topics, demand)));
             clients.push(client);

@@ -2,7 +2,11 @@
 //! endpoint, and joins and leaves on-demand topics as local subscribers come and go.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -23,12 +27,14 @@ pub(crate) struct Task {
     pub(crate) metrics: Metrics,
     /// The upstream's URL without its query, for metrics and logs.
     pub(crate) label: String,
+    /// Per upstream topic: its local topic and metric handles.
+    pub(crate) routes: HashMap<String, Route>,
 }
 
 impl Task {
     /// Runs until the client stops (the repeater's shutdown disconnects it).
     pub(crate) async fn run(
-        self,
+        mut self,
         mut events: client::Events,
         topics: Vec<String>,
         mut notes: mpsc::UnboundedReceiver<Note>,
@@ -104,30 +110,51 @@ impl Task {
     }
 
     /// Re-broadcasts one upstream message locally, payload bytes untouched.
-    fn forward(&self, message: Message) {
-        let local = self.mapping.to_local(&message.topic);
+    fn forward(&mut self, message: Message) {
         let size = message.payload.as_bytes().len() as u64;
-        let upstream = self.topic_label(&message.topic);
-        self.metrics.messages_in.get_or_create(&upstream).inc();
-        self.metrics.bytes_in.get_or_create(&upstream).inc_by(size);
-        self.metrics
-            .last_message
-            .get_or_create(&self.upstream_label())
-            .set(unix_now());
-        let out = self.topic_label(&local);
+        let route = self.route(&message.topic);
+        route.messages_in.inc();
+        route.bytes_in.inc_by(size);
+        route.last_message.set(unix_now());
         match self
             .broadcaster
-            .broadcast(&local, &message.event, message.payload)
+            .broadcast(&route.local, &message.event, message.payload)
         {
             Ok(()) => {
-                self.metrics.messages_out.get_or_create(&out).inc();
-                self.metrics.bytes_out.get_or_create(&out).inc_by(size);
+                route.messages_out.inc();
+                route.bytes_out.inc_by(size);
             }
             Err(e) => {
-                self.metrics.dropped.get_or_create(&out).inc();
-                tracing::warn!(topic = %local, event = %message.event, error = %e, "local broadcast failed");
+                route.dropped.inc();
+                tracing::warn!(topic = %route.local, event = %message.event, error = %e, "local broadcast failed");
             }
         }
+    }
+
+    /// The local topic and the metric handles of an upstream topic, looked up (and the
+    /// labels built) once per topic, not per message.
+    fn route(&mut self, topic: &str) -> Route {
+        if let Some(route) = self.routes.get(topic) {
+            return route.clone();
+        }
+        let local = self.mapping.to_local(topic).into_owned();
+        let label = |topic: &str| TopicLabel {
+            upstream: self.label.clone(),
+            topic: topic.to_owned(),
+        };
+        let (upstream, out) = (label(topic), label(&local));
+        let m = &self.metrics;
+        let route = Route {
+            messages_in: m.messages_in.get_or_create(&upstream).clone(),
+            bytes_in: m.bytes_in.get_or_create(&upstream).clone(),
+            messages_out: m.messages_out.get_or_create(&out).clone(),
+            bytes_out: m.bytes_out.get_or_create(&out).clone(),
+            dropped: m.dropped.get_or_create(&out).clone(),
+            last_message: m.last_message.get_or_create(&self.upstream_label()).clone(),
+            local: local.into(),
+        };
+        self.routes.insert(topic.to_owned(), route.clone());
+        route
     }
 
     fn upstream_label(&self) -> UpstreamLabel {
@@ -135,13 +162,18 @@ impl Task {
             upstream: self.label.clone(),
         }
     }
+}
 
-    fn topic_label(&self, topic: &str) -> TopicLabel {
-        TopicLabel {
-            upstream: self.label.clone(),
-            topic: topic.to_owned(),
-        }
-    }
+/// Where one upstream topic goes, and its counters (handles share the registry's values).
+#[derive(Clone)]
+pub(crate) struct Route {
+    local: Arc<str>,
+    messages_in: Counter,
+    bytes_in: Counter,
+    messages_out: Counter,
+    bytes_out: Counter,
+    dropped: Counter,
+    last_message: Gauge<f64, AtomicU64>,
 }
 
 /// The upstream link as the metrics see it: up or down, and since when.

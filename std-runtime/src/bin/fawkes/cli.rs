@@ -27,6 +27,12 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "FILE", env = "FAWKES_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 
+    /// Runtime worker threads (default: one per core). `1` runs everything on one thread,
+    /// which spends the least CPU per relayed message (no wake-ups across threads).
+    #[arg(long, global = true, value_name = "N", env = "FAWKES_THREADS",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) threads: Option<u16>,
+
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,

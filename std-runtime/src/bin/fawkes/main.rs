@@ -30,10 +30,18 @@ fn main() -> ExitCode {
         Command::Repeat(_) | Command::Serve(_) => "info",
     };
     logging::init(file.log_format(cli.log_format), default_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match cli.threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(usize::from(n));
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(e) => return exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
     };
