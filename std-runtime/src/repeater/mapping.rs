@@ -177,7 +177,7 @@ mod tests {
             Err(MappingError::Duplicate(_))
         ));
         assert!(matches!(
-            mapping(&["a*b=x*"]),
+            mapping(&["a*b=x"]),
             Err(MappingError::Table(_, _))
         ));
     }
