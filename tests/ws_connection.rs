@@ -502,7 +502,8 @@ fn the_readme_block_is_this_loop() {
     let readme = include_str!("../README.md");
     let block = readme
         .split("```rust,no_run")
-        .nth(1)
+        .skip(1)
+        .find(|rest| rest.contains("What the board brings"))
         .and_then(|rest| rest.split("```").next())
         .expect("the README's firmware loop block");
     let shown: String = block
