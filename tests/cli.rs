@@ -558,6 +558,43 @@ async fn repeat_survives_an_upstream_restart_and_logs_the_outage() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_format_json_writes_one_json_object_per_log_line() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = url(closed.local_addr().unwrap());
+    drop(closed);
+    let mut command = fawkes(&[
+        "--log-format",
+        "json",
+        "push",
+        &gone,
+        "--topic",
+        "t",
+        "--event",
+        "e",
+        "--token",
+        "tok3n",
+    ]);
+    command.env("RUST_LOG", "info");
+    let out = output(command).await;
+    assert_eq!(status(&out), 6);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (logs, other): (Vec<&str>, Vec<&str>) = stderr.lines().partition(|l| l.starts_with('{'));
+    assert!(logs.len() >= 2, "{stderr}");
+    for line in &logs {
+        let record: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            record["level"].is_string() && record["fields"].is_object(),
+            "{line}"
+        );
+    }
+    // The one line that is not a log record is the command's own error message.
+    assert_eq!(other.len(), 1, "{stderr}");
+    assert!(other[0].starts_with("fawkes: "), "{stderr}");
+    assert!(!stderr.contains("tok3n"), "the token reached the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_config_file_fills_in_flags_and_refuses_unknown_keys() {
     let endpoint = app_endpoint().await;
     let dir = std::env::temp_dir().join(format!("fawkes-cli-{}", std::process::id()));
