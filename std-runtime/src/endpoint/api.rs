@@ -12,7 +12,7 @@ use hyper::{Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
 use super::pubsub::Payload;
-use super::Inner;
+use super::{token, Inner};
 
 /// The path prefix of the broadcast API.
 pub(crate) const PREFIX: &str = "/api/broadcast/";
@@ -34,11 +34,6 @@ fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-/// Compares without stopping at the first difference.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Answers one broadcast request (the caller checked the method and the prefix).
 pub(crate) async fn broadcast(req: Request<Incoming>, inner: &Inner) -> Response<Full<Bytes>> {
     let api = &inner.settings.api;
@@ -47,7 +42,7 @@ pub(crate) async fn broadcast(req: Request<Incoming>, inner: &Inner) -> Response
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
-        if !presented.is_some_and(|p| same(p, token.as_bytes())) {
+        if !presented.is_some_and(|p| token::matches(p, token.as_bytes())) {
             tracing::info!("broadcast API: missing or wrong token");
             return reply(StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n");
         }

@@ -33,6 +33,7 @@ mod queue;
 mod registry;
 mod shutdown;
 mod socket;
+mod token;
 mod writer;
 
 use std::fmt;
@@ -57,6 +58,7 @@ pub use pubsub::{
     Subscription,
 };
 pub use shutdown::Shutdown;
+pub use token::TokenGate;
 
 use config::Settings;
 use metrics::Metrics;

@@ -3,11 +3,12 @@
 use std::process::ExitCode;
 
 use fawkes::client::Client;
+use fawkes::endpoint::TokenGate;
 use fawkes::repeater::{Repeater, Rule, Upstream};
 
 use crate::cli::{RepeatArgs, DEFAULT_LISTEN};
 use crate::exit;
-use crate::local::{shutdown_signal, TokenGate};
+use crate::local::shutdown_signal;
 
 pub(crate) async fn run(args: RepeatArgs) -> ExitCode {
     let Some(url) = args.upstream.as_deref() else {
@@ -49,10 +50,9 @@ pub(crate) async fn run(args: RepeatArgs) -> ExitCode {
         upstream = upstream.linger(linger);
     }
     let addr = args.listen.listen.unwrap_or(DEFAULT_LISTEN);
+    let local_token = args.listen.local_token.map(|t| t.expose().to_owned());
     let repeater = Repeater::builder()
-        .local_handler(TokenGate {
-            token: args.listen.local_token,
-        })
+        .local_handler(TokenGate::new(local_token))
         .upstream(upstream)
         .bind(addr)
         .await;

@@ -3,24 +3,18 @@
 
 use std::process::ExitCode;
 
-use fawkes::endpoint::{Endpoint, Shutdown};
+use fawkes::endpoint::{Endpoint, Shutdown, TokenGate};
 
 use crate::cli::{ServeArgs, DEFAULT_LISTEN};
 use crate::exit;
-use crate::local::{shutdown_signal, TokenGate};
+use crate::local::shutdown_signal;
 
 pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     let addr = args.listen.listen.unwrap_or(DEFAULT_LISTEN);
-    let api_token = args
-        .listen
-        .local_token
-        .as_ref()
-        .map(|t| t.expose().to_owned());
+    let local_token = args.listen.local_token.map(|t| t.expose().to_owned());
     let endpoint = Endpoint::builder()
-        .broadcast_api(api_token)
-        .handler(TokenGate {
-            token: args.listen.local_token,
-        })
+        .broadcast_api(local_token.clone())
+        .handler(TokenGate::new(local_token))
         .bind(addr)
         .await;
     let endpoint = match endpoint {
