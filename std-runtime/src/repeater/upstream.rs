@@ -112,7 +112,13 @@ impl Task {
     /// Re-broadcasts one upstream message locally, payload bytes untouched.
     fn forward(&mut self, message: Message) {
         let size = message.payload.as_bytes().len() as u64;
-        let route = self.route(&message.topic);
+        if !self.routes.contains_key(&message.topic) {
+            let route = self.new_route(&message.topic);
+            self.routes.insert(message.topic.clone(), route);
+        }
+        let Some(route) = self.routes.get(&message.topic) else {
+            return;
+        };
         route.messages_in.inc();
         route.bytes_in.inc_by(size);
         route.last_message.set(unix_now());
@@ -131,12 +137,9 @@ impl Task {
         }
     }
 
-    /// The local topic and the metric handles of an upstream topic, looked up (and the
-    /// labels built) once per topic, not per message.
-    fn route(&mut self, topic: &str) -> Route {
-        if let Some(route) = self.routes.get(topic) {
-            return route.clone();
-        }
+    /// The local topic and the metric handles of an upstream topic: looked up (and the
+    /// labels built) once per topic, then kept in `routes`, not rebuilt per message.
+    fn new_route(&self, topic: &str) -> Route {
         let local = self.mapping.to_local(topic).into_owned();
         let label = |topic: &str| TopicLabel {
             upstream: self.label.clone(),
@@ -144,17 +147,15 @@ impl Task {
         };
         let (upstream, out) = (label(topic), label(&local));
         let m = &self.metrics;
-        let route = Route {
+        Route {
             messages_in: m.messages_in.get_or_create(&upstream).clone(),
             bytes_in: m.bytes_in.get_or_create(&upstream).clone(),
             messages_out: m.messages_out.get_or_create(&out).clone(),
             bytes_out: m.bytes_out.get_or_create(&out).clone(),
             dropped: m.dropped.get_or_create(&out).clone(),
             last_message: m.last_message.get_or_create(&self.upstream_label()).clone(),
-            local: local.into(),
-        };
-        self.routes.insert(topic.to_owned(), route.clone());
-        route
+            local,
+        }
     }
 
     fn upstream_label(&self) -> UpstreamLabel {
@@ -165,9 +166,8 @@ impl Task {
 }
 
 /// Where one upstream topic goes, and its counters (handles share the registry's values).
-#[derive(Clone)]
 pub(crate) struct Route {
-    local: Arc<str>,
+    local: String,
     messages_in: Counter,
     bytes_in: Counter,
     messages_out: Counter,
