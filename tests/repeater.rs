@@ -86,6 +86,19 @@ fn url(addr: SocketAddr) -> String {
 
 type RawWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
+/// A repeater (local endpoint `local`) of `topic` from `remote`, once it joined upstream.
+async fn repeat_topic(remote: &Endpoint, topic: &str, local: endpoint::Builder) -> Repeater {
+    let upstream = Upstream::new(Client::builder(url(remote.local_addr()))).topic(topic);
+    let repeater = Repeater::builder()
+        .endpoint(local)
+        .upstream(upstream)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("repeater");
+    until("the upstream join", || remote.subscribers(topic) == 1).await;
+    repeater
+}
+
 /// A raw local subscriber: joins `topic` and returns the socket after the join reply.
 async fn raw_subscriber(addr: SocketAddr, topic: &str) -> RawWs {
     let tcp = tokio::net::TcpStream::connect(addr)
@@ -136,15 +149,7 @@ async fn next_message(events: &mut client::Events) -> client::Message {
 async fn broadcasts_arrive_locally_byte_for_byte_json_and_binary() {
     let app = Arc::new(Remote::default());
     let remote = remote_on("127.0.0.1:0".parse().unwrap(), app).await;
-    let repeater = Repeater::builder()
-        .upstream(Upstream::new(Client::builder(url(remote.local_addr()))).topic("rooms:lobby"))
-        .bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("repeater");
-    until("the upstream join", || {
-        remote.subscribers("rooms:lobby") == 1
-    })
-    .await;
+    let repeater = repeat_topic(&remote, "rooms:lobby", endpoint::Builder::new()).await;
 
     let local = repeater.local_addr();
     let mut raw = raw_subscriber(local, "rooms:lobby").await;
@@ -377,15 +382,7 @@ async fn the_repeater_rejoins_a_remote_restarted_on_the_same_port() {
     let app = Arc::new(Remote::default());
     let remote = remote_on("127.0.0.1:0".parse().unwrap(), app.clone()).await;
     let addr = remote.local_addr();
-    let repeater = Repeater::builder()
-        .upstream(Upstream::new(Client::builder(url(addr))).topic("rooms:lobby"))
-        .bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    until("the upstream join", || {
-        remote.subscribers("rooms:lobby") == 1
-    })
-    .await;
+    let repeater = repeat_topic(&remote, "rooms:lobby", endpoint::Builder::new()).await;
     let (c, mut events) = Client::builder(url(repeater.local_addr()))
         .connect()
         .unwrap();
@@ -438,13 +435,7 @@ async fn the_repeater_rejoins_a_remote_restarted_on_the_same_port() {
 async fn a_slow_local_subscriber_does_not_delay_the_others() {
     let app = Arc::new(Remote::default());
     let remote = remote_on("127.0.0.1:0".parse().unwrap(), app).await;
-    let repeater = Repeater::builder()
-        .endpoint(endpoint::Builder::new().send_queue(8))
-        .upstream(Upstream::new(Client::builder(url(remote.local_addr()))).topic("feed"))
-        .bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    until("the upstream join", || remote.subscribers("feed") == 1).await;
+    let repeater = repeat_topic(&remote, "feed", endpoint::Builder::new().send_queue(8)).await;
     let local = repeater.local_addr();
     let slow = raw_subscriber(local, "feed").await; // never read
     let (fast, mut events) = Client::builder(url(local)).connect().unwrap();
@@ -507,15 +498,7 @@ async fn a_phoenix_js_subscriber_receives_what_the_remote_broadcasts() {
     );
     let app = Arc::new(Remote::default());
     let remote = remote_on("127.0.0.1:0".parse().unwrap(), app).await;
-    let repeater = Repeater::builder()
-        .upstream(Upstream::new(Client::builder(url(remote.local_addr()))).topic("rooms:lobby"))
-        .bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    until("the upstream join", || {
-        remote.subscribers("rooms:lobby") == 1
-    })
-    .await;
+    let repeater = repeat_topic(&remote, "rooms:lobby", endpoint::Builder::new()).await;
     let mut node = tokio::process::Command::new("node")
         .arg("subscriber.js")
         .arg(format!("ws://{}/socket", repeater.local_addr()))
