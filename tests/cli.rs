@@ -157,11 +157,10 @@ async fn tail_prints_one_line_per_message() {
     .stdout(Stdio::piped())
     .spawn()
     .unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while endpoint.subscribers("rooms:lobby") == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "tail did not join");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until("tail did not join", || {
+        endpoint.subscribers("rooms:lobby") > 0
+    })
+    .await;
     let tricky = r#"{"b":1.50,"a":"\u00e9"}"#;
     endpoint
         .broadcast(
@@ -202,18 +201,43 @@ fn serve(extra: &[&str]) -> (Child, SocketAddr) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let addr = listening_on(&mut child);
+    (child, addr)
+}
+
+/// The first line `serve` and `repeat` print: the address they listen on.
+fn listening_on(child: &mut Child) -> SocketAddr {
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line
-        .trim()
+    line.trim()
         .strip_prefix("listening on ws://")
         .and_then(|rest| rest.strip_suffix("/socket/websocket"))
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .parse()
-        .unwrap();
-    (child, addr)
+        .unwrap()
+}
+
+/// Waits until `cond` holds (state another process changes), checked every few
+/// milliseconds, failing with `what` after [`WAIT`].
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The next message a client receives.
+async fn next_message(events: &mut fawkes::client::Events) -> fawkes::client::Message {
+    loop {
+        match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
+            Some(fawkes::client::Event::Message(m)) => break m,
+            Some(_) => {}
+            None => panic!("client stopped"),
+        }
+    }
 }
 
 fn sigterm(child: &Child) {
@@ -411,28 +435,16 @@ async fn repeat_relays_an_upstream_and_shuts_down_on_sigterm() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let local = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let local = url(listening_on(&mut child));
     let (client, mut events) = fawkes::client::Client::builder(&local).connect().unwrap();
     client
         .join("up:lobby", fawkes::client::Payload::empty())
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while upstream.subscribers("rooms:lobby") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "repeat did not join upstream"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until("repeat did not join upstream", || {
+        upstream.subscribers("rooms:lobby") > 0
+    })
+    .await;
     upstream
         .broadcast(
             "rooms:lobby",
@@ -440,13 +452,7 @@ async fn repeat_relays_an_upstream_and_shuts_down_on_sigterm() {
             endpoint::Payload::raw_json(r#"{"v":1.0e+2}"#).unwrap(),
         )
         .unwrap();
-    let message = loop {
-        match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
-            Some(fawkes::client::Event::Message(m)) => break m,
-            Some(_) => {}
-            None => panic!("client stopped"),
-        }
-    };
+    let message = next_message(&mut events).await;
     assert_eq!(
         (message.topic.as_str(), message.payload.as_json_str()),
         ("up:lobby", Some(r#"{"v":1.0e+2}"#))
@@ -465,13 +471,10 @@ async fn repeat_relays_an_upstream_and_shuts_down_on_sigterm() {
         .await
         .unwrap();
     assert!(status.success());
-    while upstream.subscribers("rooms:lobby") != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the upstream connection stayed"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until("the upstream connection stayed", || {
+        upstream.subscribers("rooms:lobby") == 0
+    })
+    .await;
     client.disconnect().await;
     upstream.shutdown(endpoint::Shutdown::Stop).await;
 }
@@ -493,48 +496,27 @@ async fn repeat_survives_an_upstream_restart_and_logs_the_outage() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let local = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let local = url(listening_on(&mut child));
     let (client, mut events) = fawkes::client::Client::builder(&local).connect().unwrap();
     client
         .join("rooms:lobby", fawkes::client::Payload::empty())
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while upstream.subscribers("rooms:lobby") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "repeat did not join upstream"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until("repeat did not join upstream", || {
+        upstream.subscribers("rooms:lobby") > 0
+    })
+    .await;
     // The upstream dies and comes back on the same port.
     upstream.shutdown(endpoint::Shutdown::Stop).await;
     let upstream = Endpoint::builder().bind(addr).await.unwrap();
-    while upstream.subscribers("rooms:lobby") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "repeat did not rejoin"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until("repeat did not rejoin", || {
+        upstream.subscribers("rooms:lobby") > 0
+    })
+    .await;
     upstream
         .broadcast("rooms:lobby", "after", json!({}))
         .unwrap();
-    let message = loop {
-        match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
-            Some(fawkes::client::Event::Message(m)) => break m,
-            Some(_) => {}
-            None => panic!("client stopped"),
-        }
-    };
+    let message = next_message(&mut events).await;
     assert_eq!(message.event, "after");
     client.disconnect().await;
     sigterm(&child);
