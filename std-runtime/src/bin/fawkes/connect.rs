@@ -1,7 +1,5 @@
 //! A client for `tail` and `push`, built from the socket flags.
 
-use std::time::Duration;
-
 use fawkes::client::{Builder, Client, ConfigError};
 
 use crate::cli::SocketArgs;
@@ -9,7 +7,7 @@ use crate::settings::DEFAULT_TIMEOUT;
 
 /// The builder for the socket the flags name, with the timeout applied to the connect,
 /// the handshakes and every reply.
-pub(crate) fn builder(args: &SocketArgs) -> Result<(Builder, Duration), String> {
+pub(crate) fn builder(args: &SocketArgs) -> Result<Builder, String> {
     let url = args
         .url
         .as_deref()
@@ -27,7 +25,7 @@ pub(crate) fn builder(args: &SocketArgs) -> Result<(Builder, Duration), String> 
     if let Some(path) = &args.ca_file {
         builder = builder.ca_file(path);
     }
-    Ok((builder, timeout))
+    Ok(builder)
 }
 
 /// A configuration error as a one-line message.

@@ -23,7 +23,7 @@ pub(crate) async fn run(args: PushArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return exit::fail(exit::USAGE, e),
     };
-    let (builder, _) = match connect::builder(&args.socket) {
+    let builder = match connect::builder(&args.socket) {
         Ok(b) => b,
         Err(e) => return exit::fail(exit::USAGE, e),
     };

@@ -15,7 +15,7 @@ pub(crate) async fn run(args: TailArgs) -> ExitCode {
     if args.topics.is_empty() {
         return exit::fail(exit::USAGE, "tail needs at least one --topic");
     }
-    let (builder, _) = match connect::builder(&args.socket) {
+    let builder = match connect::builder(&args.socket) {
         Ok(b) => b,
         Err(e) => return exit::fail(exit::USAGE, e),
     };
