@@ -1,20 +1,30 @@
 //! The repeater's figures (`cargo xtask bench repeater`), over real sockets on loopback:
-//! an upstream fawkes endpoint floods one topic; one subscriber receives it either directly
-//! from the upstream or through `fawkes repeat` (the release binary, in its own process).
-//! Both runs happen here, one after the other, so every figure is a ratio in one run.
+//! an upstream fawkes endpoint publishes on one topic; subscribers receive it three ways,
+//! one after the other in the same run, so every figure is a ratio within one run:
+//!
+//! - **direct**: connected to the upstream itself;
+//! - **fawkes repeat**: through the release binary, in its own process;
+//! - **raw forwarder**: through a plain tokio-tungstenite forwarder with no protocol work
+//!   (`support/forwarder.rs`, this binary re-executed), the limit of the same stack.
 //!
 //! Each side gets a core of its own (`taskset`): this process (the upstream and the
-//! subscriber, on one thread) on CPU 0, the repeater on CPU 1. The question is whether
-//! putting the repeater in the path slows the stream down, so the repeater must not take
-//! its CPU from the two ends it sits between, which in a deployment run elsewhere.
+//! subscribers, on one thread) on CPU 0, the relay on CPU 1. The question is whether
+//! putting the relay in the path slows the stream down, so the relay must not take its CPU
+//! from the two ends it sits between, which in a deployment run elsewhere.
 //!
-//! - messages per second, relayed against direct, with a window of messages in flight
-//!   (the flood is as fast as the subscriber takes it, never over a queue bound);
-//! - the repeater process's CPU time per relayed message (`/proc/<pid>/stat`);
+//! The figures, for each relay against direct:
+//! - messages per second to one subscriber, with a window of messages in flight (the flood
+//!   is as fast as the subscriber takes it, never over a queue bound);
+//! - the relay process's CPU time per relayed message (`/proc/<pid>/task/*/schedstat`);
 //! - added latency at a fixed, low offered rate (one message per millisecond): p50 and p99
-//!   of relayed minus direct.
+//!   of relayed minus direct;
+//! - fan-out to 1, 100 and 1,000 subscribers at a fixed offered rate: deliveries per second
+//!   and added latency (p50, p99) over every delivery.
 //!
 //! `cargo test --all-targets` runs this binary without `--bench`: a small smoke instead.
+
+#[path = "support/forwarder.rs"]
+mod forwarder;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -183,40 +193,66 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(i).copied().unwrap_or(f64::NAN)
 }
 
-/// The repeater's worker threads: `FAWKES_THREADS` if set, else 1 (`fawkes --threads 1`:
-/// everything on one thread, the least CPU per relayed message).
+/// The relay's worker threads: `FAWKES_THREADS` if set, else 1 (`fawkes --threads 1`:
+/// everything on one thread, the least CPU per relayed message; the forwarder runs on one
+/// thread too).
 fn threads() -> String {
     std::env::var("FAWKES_THREADS").unwrap_or_else(|_| "1".into())
 }
 
-/// The `fawkes repeat` process, killed if the bench fails half way.
-struct Repeat(Child);
+/// What sits between the upstream and the subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Direct,
+    Repeater,
+    Forwarder,
+}
 
-impl Drop for Repeat {
+impl Path {
+    fn name(self) -> &'static str {
+        match self {
+            Path::Direct => "direct",
+            Path::Repeater => "fawkes repeat",
+            Path::Forwarder => "raw forwarder",
+        }
+    }
+}
+
+/// A relay process on [`REPEATER_CPU`], killed if the bench fails half way.
+struct Relay(Child);
+
+impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
-/// Starts `fawkes repeat` against the upstream; its process and local address.
-fn repeater(upstream: SocketAddr) -> (Repeat, SocketAddr) {
-    let mut child = Command::new("taskset")
-        .args(["-c", REPEATER_CPU, env!("CARGO_BIN_EXE_fawkes")])
-        .args([
-            "repeat",
-            "--topic",
-            TOPIC,
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-        ])
-        .arg(format!("ws://{upstream}/socket/websocket"))
+/// Starts the relay of `path` against the upstream; its process and local address.
+fn start(path: Path, upstream: SocketAddr) -> (Relay, SocketAddr) {
+    let mut command = Command::new("taskset");
+    command.args(["-c", REPEATER_CPU]);
+    match path {
+        Path::Repeater => {
+            command
+                .arg(env!("CARGO_BIN_EXE_fawkes"))
+                .args(["repeat", "--topic", TOPIC, "--listen", "127.0.0.1:0"])
+                .arg("--upstream")
+                .arg(format!("ws://{upstream}/socket/websocket"))
+                .env("FAWKES_THREADS", threads());
+        }
+        Path::Forwarder | Path::Direct => {
+            command
+                .arg(std::env::current_exe().expect("this binary"))
+                .arg("--forwarder")
+                .arg(upstream.to_string());
+        }
+    }
+    let mut child = command
         .env("RUST_LOG", "warn")
-        .env("FAWKES_THREADS", threads())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("spawn fawkes repeat under taskset (util-linux)");
+        .expect("spawn the relay under taskset (util-linux)");
     let mut line = String::new();
     std::io::BufRead::read_line(
         &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
@@ -229,88 +265,268 @@ fn repeater(upstream: SocketAddr) -> (Repeat, SocketAddr) {
         .and_then(|r| r.strip_suffix("/socket/websocket"))
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("unexpected line {line:?}"));
-    (Repeat(child), addr)
+    (Relay(child), addr)
 }
 
-async fn run(flood_messages: u64, paced_messages: u64) {
+/// The figures of one path.
+struct Figures {
+    rate: f64,
+    /// Relay CPU per relayed message, in microseconds (none for direct).
+    cpu_us: Option<f64>,
+    latency: Vec<f64>,
+    /// Per subscriber count: deliveries per second and every delivery's latency (sorted).
+    fanout: Vec<(usize, f64, Vec<f64>)>,
+}
+
+/// Subscriber counts of the fan-out runs.
+const FANOUT: [usize; 3] = [1, 100, 1000];
+/// The fan-out's offered rate: one message per this many microseconds (50 per second:
+/// 50,000 deliveries per second at 1,000 subscribers, well within what the one core of
+/// readers takes, so the readers do not set the latency).
+const FANOUT_PERIOD_US: u64 = 20_000;
+
+/// Every subscriber receives `messages` paced broadcasts; deliveries per second and every
+/// delivery's latency in microseconds, sorted.
+async fn fanout(
+    upstream: &Endpoint,
+    addr: SocketAddr,
+    topic: &str,
+    subscribers: usize,
+    messages: u64,
+) -> (f64, Vec<f64>) {
+    let mut readers = Vec::with_capacity(subscribers);
+    for _ in 0..subscribers {
+        readers.push(subscribe(addr, topic).await);
+    }
+    // Every subscriber joined and caught up before the clock starts.
+    let probe = readers.len() - 1;
+    if let Some(last) = readers.get_mut(probe) {
+        drain(upstream, topic, last).await;
+    }
+    let origin = Instant::now();
+    let tasks: Vec<_> = readers
+        .into_iter()
+        .map(|mut ws| {
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(messages as usize);
+                while (latencies.len() as u64) < messages {
+                    let frame = ws.next().await.expect("open").expect("frame");
+                    if let Some((_, at)) = parse(&frame) {
+                        let now = origin.elapsed().as_nanos() as f64;
+                        latencies.push((now - at as f64) / 1000.0);
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut timer = tokio::time::interval(Duration::from_micros(FANOUT_PERIOD_US));
+    for seq in 0..messages {
+        timer.tick().await;
+        upstream
+            .broadcast(topic, "t", tick(seq, origin))
+            .expect("broadcast");
+    }
+    let mut all = Vec::with_capacity(subscribers * messages as usize);
+    for task in tasks {
+        all.extend(task.await.expect("reader"));
+    }
+    let rate = all.len() as f64 / origin.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    (rate, all)
+}
+
+/// Measures one path: the flood, the paced run, the fan-out runs.
+async fn measure(
+    upstream: &Endpoint,
+    path: Path,
+    counts: &Counts,
+    relay: Option<(&Relay, SocketAddr)>,
+) -> Figures {
+    let (addr, topic) = match relay {
+        Some((_, addr)) => (addr, TOPIC),
+        None => (upstream.local_addr(), DIRECT),
+    };
+    let mut ws = subscribe(addr, topic).await;
+    drain(upstream, topic, &mut ws).await;
+    let cpu = || relay.map(|(r, _)| cpu_seconds(r.0.id()));
+    let cpu0 = cpu();
+    let rate = flood(upstream, topic, &mut ws, counts.flood).await;
+    let cpu_us = cpu()
+        .zip(cpu0)
+        .map(|(end, start)| (end - start) * 1e6 / counts.flood as f64);
+    drop(ws);
+    let mut ws = subscribe(addr, topic).await;
+    drain(upstream, topic, &mut ws).await;
+    let latency = paced(upstream, topic, &mut ws, counts.paced).await;
+    drop(ws);
+    let mut runs = Vec::new();
+    for subscribers in counts.fanout.iter().copied() {
+        let (rate, latencies) =
+            fanout(upstream, addr, topic, subscribers, counts.fanout_messages).await;
+        runs.push((subscribers, rate, latencies));
+        while upstream.subscribers(topic) > usize::from(relay.is_some()) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    println!("  measured {}", path.name());
+    Figures {
+        rate,
+        cpu_us,
+        latency,
+        fanout: runs,
+    }
+}
+
+/// How much each part sends.
+struct Counts {
+    flood: u64,
+    paced: u64,
+    fanout: Vec<usize>,
+    fanout_messages: u64,
+}
+
+async fn run(counts: Counts) {
     let upstream = Builder::new()
         .send_queue(4096)
         .bind("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("upstream");
-    let (mut repeat, local) = repeater(upstream.local_addr());
-    let child = &mut repeat.0;
-    while upstream.subscribers(TOPIC) == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    println!(
+        "relay bench: relays on CPU {REPEATER_CPU} (fawkes repeat --threads {}), upstream and subscribers on CPU {BENCH_CPU}; {} messages flooded (window {WINDOW}), {} paced at 1/ms, fan-out {:?} subscribers at {}/s",
+        threads(),
+        counts.flood,
+        counts.paced,
+        counts.fanout,
+        1_000_000 / FANOUT_PERIOD_US,
+    );
+    let mut results = vec![(
+        Path::Direct,
+        measure(&upstream, Path::Direct, &counts, None).await,
+    )];
+    for path in [Path::Repeater, Path::Forwarder] {
+        let (relay, local) = start(path, upstream.local_addr());
+        while upstream.subscribers(TOPIC) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let figures = measure(&upstream, path, &counts, Some((&relay, local))).await;
+        let mut relay = relay;
+        // SIGTERM: the repeater's graceful shutdown; then wait for it to leave upstream.
+        let _ = Command::new("kill")
+            .args(["-TERM", &relay.0.id().to_string()])
+            .status();
+        // Polled, not waited for: this thread also serves the upstream side of its close.
+        while relay.0.try_wait().ok().flatten().is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        while upstream.subscribers(TOPIC) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        results.push((path, figures));
     }
-    // Direct: the same upstream, the same subscriber code, no repeater in the path (the
-    // repeater still receives the flood, with no local subscriber to send it to).
-    let mut direct = subscribe(upstream.local_addr(), DIRECT).await;
-    drain(&upstream, DIRECT, &mut direct).await;
-    let direct_rate = flood(&upstream, DIRECT, &mut direct, flood_messages).await;
-    drop(direct);
-    let mut relayed = subscribe(local, TOPIC).await;
-    drain(&upstream, TOPIC, &mut relayed).await;
-    let cpu0 = cpu_seconds(child.id());
-    let relayed_rate = flood(&upstream, TOPIC, &mut relayed, flood_messages).await;
-    let cpu = cpu_seconds(child.id()) - cpu0;
-    drop(relayed);
-
-    let mut direct = subscribe(upstream.local_addr(), DIRECT).await;
-    drain(&upstream, DIRECT, &mut direct).await;
-    let direct_latency = paced(&upstream, DIRECT, &mut direct, paced_messages).await;
-    drop(direct);
-    let mut relayed = subscribe(local, TOPIC).await;
-    drain(&upstream, TOPIC, &mut relayed).await;
-    let relayed_latency = paced(&upstream, TOPIC, &mut relayed, paced_messages).await;
-
-    let per_message_us = cpu * 1e6 / flood_messages as f64;
-    println!(
-        "repeater relay (fawkes repeat --threads {} on CPU {REPEATER_CPU}; upstream and subscriber on CPU {BENCH_CPU}), {flood_messages} messages flooded (window {WINDOW}), {paced_messages} paced at 1/ms:",
-        threads()
-    );
-    println!(
-        "  rate: direct {direct_rate:.0} msg/s, relayed {relayed_rate:.0} msg/s: {:.1}% of direct (goal >= 95%)",
-        100.0 * relayed_rate / direct_rate
-    );
-    println!(
-        "  repeater CPU: {per_message_us:.2} us per relayed message (goal <= 2 us; the Elixir repeater 17 us)"
-    );
-    let (d50, d99) = (
-        percentile(&direct_latency, 0.5),
-        percentile(&direct_latency, 0.99),
-    );
-    let (r50, r99) = (
-        percentile(&relayed_latency, 0.5),
-        percentile(&relayed_latency, 0.99),
-    );
-    println!("  latency direct: p50 {d50:.0} us, p99 {d99:.0} us; relayed: p50 {r50:.0} us, p99 {r99:.0} us");
-    println!(
-        "  added by the repeater: p50 {:.0} us, p99 {:.0} us (goal p50 <= 50 us)",
-        r50 - d50,
-        r99 - d99
-    );
-    drop(relayed);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    drop(repeat);
+    report(&results);
     upstream.shutdown(Shutdown::Stop).await;
 }
 
+fn report(results: &[(Path, Figures)]) {
+    let Some((_, direct)) = results.first() else {
+        return;
+    };
+    let (d50, d99) = (
+        percentile(&direct.latency, 0.5),
+        percentile(&direct.latency, 0.99),
+    );
+    println!(
+        "  {:<14} {:>12} {:>10} {:>12} {:>14} {:>14}",
+        "path", "flood msg/s", "of direct", "CPU us/msg", "p50 (added)", "p99 (added)"
+    );
+    for (path, f) in results {
+        let (p50, p99) = (percentile(&f.latency, 0.5), percentile(&f.latency, 0.99));
+        println!(
+            "  {:<14} {:>12.0} {:>9.1}% {:>12} {:>7.0} ({:>+4.0}) {:>7.0} ({:>+4.0})",
+            path.name(),
+            f.rate,
+            100.0 * f.rate / direct.rate,
+            f.cpu_us.map_or("-".into(), |c| format!("{c:.2}")),
+            p50,
+            p50 - d50,
+            p99,
+            p99 - d99,
+        );
+    }
+    println!("  fan-out (deliveries/s, latency p50/p99 us):");
+    for (i, (subscribers, _, _)) in direct.fanout.iter().enumerate() {
+        let row: Vec<String> = results
+            .iter()
+            .filter_map(|(path, f)| {
+                let (_, rate, lat) = f.fanout.get(i)?;
+                Some(format!(
+                    "{} {rate:.0}/s {:.0}/{:.0}",
+                    path.name(),
+                    percentile(lat, 0.5),
+                    percentile(lat, 0.99)
+                ))
+            })
+            .collect();
+        println!("  {subscribers:>6} subscribers: {}", row.join("; "));
+    }
+    let find = |p: Path| results.iter().find(|(q, _)| *q == p).map(|(_, f)| f);
+    if let (Some(rep), Some(raw)) = (find(Path::Repeater), find(Path::Forwarder)) {
+        let added = percentile(&rep.latency, 0.5) - d50;
+        println!(
+            "  goals: relayed rate {:.1}% of direct (>= 95%); repeater CPU {} us/msg (<= 2; Elixir 17); added p50 {added:.0} us (<= 50)",
+            100.0 * rep.rate / direct.rate,
+            rep.cpu_us.map_or("-".into(), |c| format!("{c:.2}")),
+        );
+        println!(
+            "  against the raw forwarder: rate {:.1}% (>= 70%), CPU {:.2}x, added p50 {:+.0} us beyond the forwarder's",
+            100.0 * rep.rate / raw.rate,
+            rep.cpu_us.unwrap_or(f64::NAN) / raw.cpu_us.unwrap_or(f64::NAN),
+            percentile(&rep.latency, 0.5) - percentile(&raw.latency, 0.5),
+        );
+    }
+}
+
 fn main() {
-    let bench = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--forwarder") {
+        let upstream = args.get(i + 1).and_then(|a| a.parse().ok()).expect("ADDR");
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(forwarder::run(upstream, TOPIC.to_owned()));
+        return;
+    }
+    let bench = args.iter().any(|a| a == "--bench");
     let quick = std::env::var("FAWKES_BENCH_QUICK").is_ok_and(|v| v == "1");
-    let (flood_messages, paced_messages) = match (bench, quick) {
-        (false, _) => (200, 20),
-        (true, true) => (5_000, 200),
-        (true, false) => (100_000, 2_000),
+    let counts = match (bench, quick) {
+        (false, _) => Counts {
+            flood: 200,
+            paced: 20,
+            fanout: vec![1, 10],
+            fanout_messages: 5,
+        },
+        (true, true) => Counts {
+            flood: 5_000,
+            paced: 200,
+            fanout: FANOUT.to_vec(),
+            fanout_messages: 40,
+        },
+        (true, false) => Counts {
+            flood: std::env::var("FAWKES_BENCH_FLOOD")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(100_000),
+            paced: 2_000,
+            fanout: FANOUT.to_vec(),
+            fanout_messages: 200,
+        },
     };
     pin_self();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime")
-        .block_on(run(flood_messages, paced_messages));
+        .block_on(run(counts));
 }
