@@ -274,6 +274,25 @@ impl Presence {
             .collect()
     }
 
+    /// The state as a `presence_state` payload: `{"key":{"metas":[...]},...}`, each meta
+    /// as the server sent it.
+    pub fn state_json(&self) -> String {
+        let mut out = vec![0u8; 256];
+        loop {
+            match self.inner.state().write_state(&mut out) {
+                Ok(n) => {
+                    out.truncate(n);
+                    // Keys were checked UTF-8 and metas are verbatim UTF-8 JSON.
+                    return String::from_utf8_lossy(&out).into_owned();
+                }
+                Err(fawkes_core::codec::EncodeError::BufferTooSmall { required }) => {
+                    out.resize(required, 0);
+                }
+                Err(_) => return String::from("{}"),
+            }
+        }
+    }
+
     /// The metas of `key`.
     pub fn get(&self, key: &str) -> Option<Vec<Meta>> {
         self.inner.state().get(key).map(owned)

@@ -28,7 +28,9 @@
 
 mod demand;
 mod mapping;
+mod memory;
 mod metrics;
+mod presence;
 mod upstream;
 
 use std::fmt;
@@ -202,7 +204,8 @@ impl Builder {
             demands.push(demand);
             prepared.push((config, mapping, upstream.topics, upstream.linger, rx));
         }
-        let handler = DemandHandler::new(self.handler, demands);
+        let memory = Arc::new(memory::Memory::default());
+        let handler = DemandHandler::new(self.handler, demands, memory.clone());
         let metrics = metrics::Metrics::default();
         let registered = metrics.clone();
         let endpoint = self
@@ -225,6 +228,7 @@ impl Builder {
                 metrics: metrics.clone(),
                 label,
                 routes: Default::default(),
+                memory: memory.clone(),
             };
             tasks.push(tokio::spawn(task.run(events, topics, demand)));
             clients.push(client);
