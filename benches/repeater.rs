@@ -1,7 +1,12 @@
 //! The repeater's figures (`cargo xtask bench repeater`), over real sockets on loopback:
 //! an upstream fawkes endpoint floods one topic; one subscriber receives it either directly
 //! from the upstream or through `fawkes repeat` (the release binary, in its own process).
-//! Both runs happen here, one after the other, so every figure is a ratio in one run:
+//! Both runs happen here, one after the other, so every figure is a ratio in one run.
+//!
+//! Each side gets a core of its own (`taskset`): this process (the upstream and the
+//! subscriber, on one thread) on CPU 0, the repeater on CPU 1. The question is whether
+//! putting the repeater in the path slows the stream down, so the repeater must not take
+//! its CPU from the two ends it sits between, which in a deployment run elsewhere.
 //!
 //! - messages per second, relayed against direct, with a window of messages in flight
 //!   (the flood is as fast as the subscriber takes it, never over a queue bound);
@@ -27,17 +32,37 @@ const TOPIC: &str = "bench:feed";
 const DIRECT: &str = "bench:direct";
 const WINDOW: u64 = 256;
 
-/// CPU time (user + system) of process `pid` so far, in seconds.
+/// CPU time of process `pid` so far (every live thread, from the scheduler's nanosecond
+/// accounting), in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let ns: u64 = tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
-    ticks / 100.0 // USER_HZ
+    ns as f64 / 1e9
+}
+
+/// The CPU this process runs on; the repeater gets the next one.
+const BENCH_CPU: &str = "0";
+const REPEATER_CPU: &str = "1";
+
+/// Pins this process (before its runtime starts: threads inherit it) to [`BENCH_CPU`].
+fn pin_self() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        cpus >= 2,
+        "the relay bench needs 2 CPUs (one per side), this machine has {cpus}"
+    );
+    let status = Command::new("taskset")
+        .args(["-p", "-c", BENCH_CPU, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .expect("taskset (util-linux) is needed to give each side its own CPU");
+    assert!(status.success(), "taskset failed: {status}");
 }
 
 async fn subscribe(addr: SocketAddr, topic: &str) -> WebSocketStream<TcpStream> {
@@ -176,7 +201,8 @@ impl Drop for Repeat {
 
 /// Starts `fawkes repeat` against the upstream; its process and local address.
 fn repeater(upstream: SocketAddr) -> (Repeat, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fawkes"))
+    let mut child = Command::new("taskset")
+        .args(["-c", REPEATER_CPU, env!("CARGO_BIN_EXE_fawkes")])
         .args([
             "repeat",
             "--topic",
@@ -190,7 +216,7 @@ fn repeater(upstream: SocketAddr) -> (Repeat, SocketAddr) {
         .env("FAWKES_THREADS", threads())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("spawn fawkes repeat");
+        .expect("spawn fawkes repeat under taskset (util-linux)");
     let mut line = String::new();
     std::io::BufRead::read_line(
         &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
@@ -228,6 +254,7 @@ async fn run(flood_messages: u64, paced_messages: u64) {
     let cpu0 = cpu_seconds(child.id());
     let relayed_rate = flood(&upstream, TOPIC, &mut relayed, flood_messages).await;
     let cpu = cpu_seconds(child.id()) - cpu0;
+    drop(relayed);
 
     let mut direct = subscribe(upstream.local_addr(), DIRECT).await;
     drain(&upstream, DIRECT, &mut direct).await;
@@ -239,7 +266,7 @@ async fn run(flood_messages: u64, paced_messages: u64) {
 
     let per_message_us = cpu * 1e6 / flood_messages as f64;
     println!(
-        "repeater relay (fawkes repeat --threads {}), {flood_messages} messages flooded (window {WINDOW}), {paced_messages} paced at 1/ms:",
+        "repeater relay (fawkes repeat --threads {} on CPU {REPEATER_CPU}; upstream and subscriber on CPU {BENCH_CPU}), {flood_messages} messages flooded (window {WINDOW}), {paced_messages} paced at 1/ms:",
         threads()
     );
     println!(
@@ -280,7 +307,8 @@ fn main() {
         (true, true) => (5_000, 200),
         (true, false) => (100_000, 2_000),
     };
-    tokio::runtime::Builder::new_multi_thread()
+    pin_self();
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime")

@@ -36,6 +36,7 @@ mod error;
 mod event;
 mod handler;
 mod payload;
+mod prefixed;
 mod presence;
 mod task;
 mod tls;

@@ -150,6 +150,10 @@ pub(crate) struct Task {
     connect_took: Option<std::time::Duration>,
     /// The time of the last session call, from which its events' delays count.
     last_call: fawkes_core::time::Instant,
+    /// The timer of the next deadline, reset only when the deadline moves: a new timer per
+    /// wake-up would register with the driver (a syscall to wake it) for every frame.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    timer_at: Option<tokio::time::Instant>,
     stopped: bool,
 }
 
@@ -175,6 +179,8 @@ impl Task {
             detail: None,
             connect_took: None,
             last_call: fawkes_core::time::Instant::ZERO,
+            timer: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
+            timer_at: None,
             stopped: false,
         }
     }
@@ -199,13 +205,13 @@ impl Task {
     }
 
     async fn step(&mut self) {
-        let deadline = self.next_deadline();
+        self.arm_timer();
         let read = self.outbox.len() < self.config.event_buffer;
         let want_send = !self.outbox.is_empty();
         let wake = tokio::select! {
             command = self.commands.recv() => Wake::Command(command),
             got = link_next(&mut self.link, read) => Wake::Link(got),
-            () = sleep_until(deadline) => Wake::Timer,
+            () = &mut self.timer, if self.timer_at.is_some() => Wake::Timer,
             permit = self.events.reserve(), if want_send => {
                 match permit {
                     Ok(permit) => {
@@ -235,6 +241,16 @@ impl Task {
     fn now(&mut self) -> fawkes_core::time::Instant {
         self.last_call = self.clock.now();
         self.last_call
+    }
+
+    fn arm_timer(&mut self) {
+        let at = self.next_deadline();
+        if at != self.timer_at {
+            self.timer_at = at;
+            if let Some(at) = at {
+                self.timer.as_mut().reset(at);
+            }
+        }
     }
 
     fn next_deadline(&self) -> Option<tokio::time::Instant> {
@@ -379,13 +395,6 @@ impl Task {
     }
 
     // ----- frames in -------------------------------------------------------------------
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 fn close_frame() -> CloseFrame {
