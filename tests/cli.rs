@@ -609,3 +609,62 @@ async fn the_config_file_fills_in_flags_and_refuses_unknown_keys() {
     std::fs::remove_dir_all(&dir).unwrap();
     endpoint.shutdown(endpoint::Shutdown::Stop).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeat_replays_the_last_messages_from_the_environment_over_the_file() {
+    let upstream = app_endpoint().await;
+    let dir = std::env::temp_dir().join(format!("fawkes-cli-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("repeat.toml");
+    let config = format!(
+        "[repeat]\nupstream = \"{}\"\ntopic = [\"feed\"]\nreplay = 5\nlisten = \"127.0.0.1:0\"\n",
+        url(upstream.local_addr())
+    );
+    std::fs::write(&file, config).unwrap();
+    let mut child = fawkes(&["--config", file.to_str().unwrap(), "repeat"])
+        .env("FAWKES_REPLAY", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let local = url(listening_on(&mut child));
+    until("repeat did not join upstream", || {
+        upstream.subscribers("feed") > 0
+    })
+    .await;
+    // An early local client proves the repeater has seen every message.
+    let (early, mut early_events) = fawkes::client::Client::builder(&local).connect().unwrap();
+    early.join("feed", json!({})).await.unwrap();
+    for n in 0..4 {
+        upstream
+            .broadcast("feed", "tick", json!({ "n": n }))
+            .unwrap();
+    }
+    for _ in 0..4 {
+        next_message(&mut early_events).await;
+    }
+    let (late, mut events) = fawkes::client::Client::builder(&local).connect().unwrap();
+    late.join("feed", json!({})).await.unwrap();
+    for n in [2, 3] {
+        let message = next_message(&mut events).await;
+        assert_eq!(message.payload.to_value().unwrap(), json!({ "n": n }));
+    }
+    upstream
+        .broadcast("feed", "tick", json!({ "n": 4 }))
+        .unwrap();
+    let live = next_message(&mut events).await;
+    assert_eq!(
+        live.payload.to_value().unwrap(),
+        json!({ "n": 4 }),
+        "2 replayed, then live"
+    );
+    sigterm(&child);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    early.disconnect().await;
+    late.disconnect().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    upstream.shutdown(endpoint::Shutdown::Stop).await;
+}

@@ -14,6 +14,7 @@
 //! | [`time`] | the caller's clock as milliseconds: [`time::Instant`], [`time::Duration`] |
 //! | [`codec`] | Phoenix message serializers (V2 JSON, V1 JSON, V2 binary), both roles |
 //! | [`router`] | fixed-capacity topic table: exact topics and `prefix*` patterns (for topic mapping and on-demand joins) |
+//! | [`presence`] | Phoenix Presence sync (phoenix.js's `Presence`) in fixed storage, on raw JSON |
 //! | [`session`] | the client channels state machine: refs, joins, heartbeat, reconnect, rejoin, timeouts |
 //! | [`server`] | its mirror, one Phoenix transport process per client connection (Phoenix 1.7.24's rules) |
 //! | [`url`] | `ws://` / `wss://` URL parser |
@@ -51,6 +52,7 @@ pub mod codec;
 pub mod connection;
 #[cfg(feature = "io")]
 pub mod io;
+pub mod presence;
 mod refs;
 pub mod router;
 pub mod server;

@@ -113,6 +113,70 @@ pub(crate) fn for_each_member<'a>(
     s.expect_end()
 }
 
+/// Calls `visit(key, value)` for each member of the object in `text`, in wire order, and
+/// stops at the first error `visit` returns.
+pub(crate) fn try_for_each_member<'a, E: From<DecodeError>>(
+    text: &'a str,
+    mut visit: impl FnMut(Text<'a>, RawJson<'a>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut failed = None;
+    let mut s = Scanner::new(text);
+    s.skip_ws();
+    let walked = s.object(|s, key| {
+        let value = s.value()?;
+        match visit(key, value) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                failed = Some(e);
+                // Stops the walk; the visitor's own error is returned below.
+                Err(s.error(Kind::TrailingData))
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    walked?;
+    s.skip_ws();
+    Ok(s.expect_end()?)
+}
+
+/// Calls `visit(element)` for each element of the array in `text`, in wire order, and stops
+/// at the first error `visit` returns. `NotAnArray` when `text` is another value.
+pub(crate) fn try_for_each_element<'a, E: From<DecodeError>>(
+    text: &'a str,
+    mut visit: impl FnMut(RawJson<'a>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut s = Scanner::new(text);
+    s.skip_ws();
+    match s.peek() {
+        Some(b'[') => s.bump(),
+        Some(_) => return Err(s.error(Kind::NotAnArray).into()),
+        None => return Err(s.error(Kind::UnexpectedEnd).into()),
+    }
+    s.skip_ws();
+    if s.peek() == Some(b']') {
+        s.bump();
+    } else {
+        loop {
+            s.skip_ws();
+            visit(s.value()?)?;
+            s.skip_ws();
+            match s.peek() {
+                Some(b',') => s.bump(),
+                Some(b']') => {
+                    s.bump();
+                    break;
+                }
+                Some(b) => return Err(s.error(Kind::UnexpectedByte(b)).into()),
+                None => return Err(s.error(Kind::UnexpectedEnd).into()),
+            }
+        }
+    }
+    s.skip_ws();
+    Ok(s.expect_end()?)
+}
+
 /// A cursor over JSON text. Every method leaves `pos` on the first byte it did not consume.
 pub(crate) struct Scanner<'a> {
     text: &'a str,

@@ -22,7 +22,7 @@
 
 mod binary;
 mod error;
-mod json;
+pub(crate) mod json;
 mod outgoing;
 mod text;
 mod v1;

@@ -29,7 +29,7 @@
 //!
 //! Module map: `config` (the builder, every option), `transport` (TCP, TLS, the upgrade),
 //! `tls` (rustls roots), `task` (the connection task), `event`, `error`, `payload`,
-//! `handler` (the `Handler` trait and `run`).
+//! `handler` (the `Handler` trait and `run`), `presence` (a channel's [`Presence`] view).
 
 mod config;
 mod error;
@@ -37,6 +37,7 @@ mod event;
 mod handler;
 mod payload;
 mod prefixed;
+mod presence;
 mod task;
 mod tls;
 mod transport;
@@ -48,6 +49,9 @@ pub use fawkes_core::codec::Vsn;
 pub use fawkes_core::session::{Backoff, DisconnectReason, ErrorCause, PushRef};
 pub use handler::{run, run_with, Handler, LeaveReason, TopicCloseReason};
 pub use payload::{Binary, IntoPayload, Json, Payload, RawJson};
+pub use presence::{
+    Meta, Presence, PresenceCapacity, PresenceError, PresenceEvent, DIFF_EVENT, STATE_EVENT,
+};
 
 use tokio::sync::{mpsc, oneshot};
 

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
-use fawkes_core::codec::{EncodeError, Frame, FrameKind, Message as CoreMessage, RawJson};
+use fawkes_core::codec::{
+    EncodeError, Frame, FrameKind, Message as CoreMessage, Payload as CorePayload, RawJson,
+};
 use fawkes_core::server::{
     ChannelId, Error as SocketError, Inbound, Transmit, CLOSE_MALFORMED, JOIN_CRASHED,
 };
@@ -23,7 +25,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::config::{SlowConsumer, CLOSE_TOO_BIG};
-use super::hooks::{EventRequest, JoinDecision, JoinRequest};
+use super::hooks::{EventRequest, JoinDecision, JoinRequest, Joined};
+use super::pubsub::Payload;
 use super::queue::{Inbox, Outbox};
 use super::registry::Subscriber;
 use super::shutdown::Guard;
@@ -340,16 +343,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         // Subscribed after the reply is queued: no broadcast goes before it.
         if !self.topics.iter().any(|t| **t == *topic) {
-            self.inner.registry.subscribe(
-                &topic,
-                Subscriber {
-                    id: self.id,
-                    vsn: self.socket.vsn(),
-                    outbox: self.outbox.clone(),
-                },
-            );
+            self.subscribe(channel, &topic);
             self.inner.metrics.channels.inc();
             self.topics.push(topic.into_boxed_str());
+        }
+    }
+
+    /// Subscribes the joined channel through [`Handler::subscribe`](super::Handler::subscribe)
+    /// and queues its pushes behind the join reply.
+    fn subscribe(&mut self, channel: ChannelId, topic: &str) {
+        let (registry, id, vsn, outbox) = (
+            &self.inner.registry,
+            self.id,
+            self.socket.vsn(),
+            &self.outbox,
+        );
+        let mut subscribed = false;
+        let mut subscribe = || {
+            if !subscribed {
+                let outbox = outbox.clone();
+                registry.subscribe(topic, Subscriber { id, vsn, outbox });
+                subscribed = true;
+            }
+        };
+        let joined = Joined {
+            connection: id,
+            topic,
+        };
+        let pushes = self.inner.handler.subscribe(&joined, &mut subscribe);
+        subscribe();
+        for push in pushes {
+            let socket = &self.socket;
+            let (buf, result) = with_buffer(|out| match &push.payload {
+                Payload::Json(json) => socket.push(channel, &push.event, raw(json), out),
+                Payload::Binary(bytes) => {
+                    socket.push(channel, &push.event, CorePayload::Binary(bytes), out)
+                }
+            });
+            match result {
+                Ok(sent) => self.writer.push(out_frame(buf, sent)),
+                Err(e) => tracing::warn!(connection = %self.id, topic, error = %e, "push failed"),
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use fawkes_core::codec::Payload;
 use serde_json::Value;
 
-use super::pubsub::Broadcaster;
+use super::pubsub::{Broadcaster, Payload as PushPayload};
 use super::ConnectionId;
 
 /// An upgrade request to authorize (Phoenix's `connect/3`).
@@ -63,6 +63,36 @@ pub struct EventRequest<'a> {
     pub payload: Payload<'a>,
     /// Broadcasts from inside the hook.
     pub broadcaster: &'a Broadcaster,
+}
+
+/// An accepted join about to be subscribed to its topic (see [`Handler::subscribe`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Joined<'a> {
+    /// The joined connection.
+    pub connection: ConnectionId,
+    /// The topic.
+    pub topic: &'a str,
+}
+
+/// A message for the one connection that just joined (Phoenix's `push/3` from
+/// `join/3` or `handle_info(:after_join, ...)`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Push {
+    /// The event.
+    pub event: String,
+    /// The payload.
+    pub payload: PushPayload,
+}
+
+impl Push {
+    /// A push of `event` with `payload`.
+    pub fn new(event: impl Into<String>, payload: impl Into<PushPayload>) -> Self {
+        Push {
+            event: event.into(),
+            payload: payload.into(),
+        }
+    }
 }
 
 /// A join's outcome.
@@ -150,6 +180,21 @@ pub trait Handler: Send + Sync + 'static {
     fn event(&self, request: &EventRequest<'_>) -> Option<Reply> {
         let _ = request;
         Some(not_handled())
+    }
+
+    /// An accepted join is subscribed to its topic's broadcasts: call `subscribe` (once)
+    /// to do it. What this returns is pushed to the joiner right after its join reply and
+    /// before every broadcast published after `subscribe` ran, so a snapshot taken under the
+    /// same lock as the broadcasts it must not miss (or repeat) is exact: Phoenix's
+    /// `push(socket, "presence_state", ...)` after join. If `subscribe` is not called, the
+    /// connection is subscribed after this returns. With an asynchronous [`PubSub`](super::PubSub)
+    /// adapter, "after" means published to the adapter after.
+    ///
+    /// The default subscribes and pushes nothing.
+    fn subscribe(&self, joined: &Joined<'_>, subscribe: &mut dyn FnMut()) -> Vec<Push> {
+        let _ = joined;
+        subscribe();
+        Vec::new()
     }
 
     /// A channel joined through [`Handler::join`] ended: left, closed, or its connection

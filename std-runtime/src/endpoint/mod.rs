@@ -48,8 +48,8 @@ pub use config::{
     Builder, SlowConsumer, CLOSE_GOING_AWAY, CLOSE_RESTART, CLOSE_SLOW_CONSUMER, CLOSE_TOO_BIG,
 };
 pub use hooks::{
-    not_handled, ConnectRequest, EventRequest, Handler, Hooks, JoinDecision, JoinRequest,
-    Permissive, Refused, Reply,
+    not_handled, ConnectRequest, EventRequest, Handler, Hooks, JoinDecision, JoinRequest, Joined,
+    Permissive, Push, Refused, Reply,
 };
 pub use metrics::Stats;
 pub use origin::CheckOrigin;

@@ -3,7 +3,7 @@
 //! [`Socket::resized`], to Phoenix's full 100 channels when a join does not fit. Most
 //! subscribers join one or two topics, so an idle one costs ~0.3 KB here instead of 4.5 KB.
 
-use fawkes_core::codec::{Frame, RawJson, Text, Vsn};
+use fawkes_core::codec::{Frame, OutPayload, RawJson, Text, Vsn};
 use fawkes_core::server::{ChannelId, Config, Error, Handled, Socket, Transmit};
 use fawkes_core::time::Instant;
 
@@ -133,6 +133,16 @@ impl Sock {
         out: &mut [u8],
     ) -> Result<Transmit, Error> {
         each!(self, s => s.reply(channel, msg_ref, status, response, out))
+    }
+
+    pub(crate) fn push<P: OutPayload>(
+        &self,
+        channel: ChannelId,
+        event: &str,
+        payload: P,
+        out: &mut [u8],
+    ) -> Result<Transmit, Error> {
+        each!(self, s => s.push(channel, event, payload, out))
     }
 
     pub(crate) fn poll_transmit(&mut self, out: &mut [u8]) -> Result<Option<Transmit>, Error> {

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use fawkes_core::router::Router64;
 use tokio::sync::mpsc;
 
+use super::memory::Memory;
 use crate::endpoint::{
-    ConnectRequest, ConnectionId, EventRequest, Handler, JoinDecision, JoinRequest, Refused, Reply,
+    ConnectRequest, ConnectionId, EventRequest, Handler, JoinDecision, JoinRequest, Joined, Push,
+    Refused, Reply,
 };
 
 /// A local subscriber came or went on a topic one upstream serves on demand.
@@ -52,11 +54,17 @@ impl Demand {
 pub(crate) struct DemandHandler {
     inner: Arc<dyn Handler>,
     demands: Vec<Demand>,
+    /// What late local joiners get (presence state, replayed messages).
+    memory: Arc<Memory>,
 }
 
 impl DemandHandler {
-    pub(crate) fn new(inner: Arc<dyn Handler>, demands: Vec<Demand>) -> Self {
-        DemandHandler { inner, demands }
+    pub(crate) fn new(inner: Arc<dyn Handler>, demands: Vec<Demand>, memory: Arc<Memory>) -> Self {
+        DemandHandler {
+            inner,
+            demands,
+            memory,
+        }
     }
 
     fn note(&self, topic: &str, note: impl Fn(String) -> Note) {
@@ -78,6 +86,16 @@ impl Handler for DemandHandler {
             self.note(request.topic, Note::Joined);
         }
         decision
+    }
+
+    fn subscribe(&self, joined: &Joined<'_>, subscribe: &mut dyn FnMut()) -> Vec<Push> {
+        let mut pushes = Vec::new();
+        let remembered = self.memory.subscribe(joined.topic, || {
+            pushes = self.inner.subscribe(joined, subscribe);
+            subscribe();
+        });
+        pushes.extend(remembered);
+        pushes
     }
 
     fn event(&self, request: &EventRequest<'_>) -> Option<Reply> {

@@ -8,6 +8,11 @@
 //! patterns it joins an upstream topic when the first local client joins its local topic,
 //! and leaves it a linger time after the last one left.
 //!
+//! Two things are remembered per local topic for clients that join late, each pushed right
+//! after the join reply: the upstream's Phoenix Presence state (a `presence_state`, then the
+//! diffs; an upstream reconnect's new state arrives as the diff from the old one), and,
+//! with [`Builder::replay`], the last N messages.
+//!
 //! ```no_run
 //! use fawkes::client::Client;
 //! use fawkes::repeater::{Repeater, Upstream};
@@ -28,7 +33,10 @@
 
 mod demand;
 mod mapping;
+mod memory;
 mod metrics;
+mod presence;
+mod replay;
 mod upstream;
 
 use std::fmt;
@@ -148,6 +156,7 @@ pub struct Builder {
     endpoint: endpoint::Builder,
     handler: Arc<dyn Handler>,
     upstreams: Vec<Upstream>,
+    replay: usize,
 }
 
 impl fmt::Debug for Builder {
@@ -155,6 +164,7 @@ impl fmt::Debug for Builder {
         f.debug_struct("Builder")
             .field("endpoint", &self.endpoint)
             .field("upstreams", &self.upstreams)
+            .field("replay", &self.replay)
             .finish_non_exhaustive()
     }
 }
@@ -165,6 +175,7 @@ impl Default for Builder {
             endpoint: endpoint::Builder::new(),
             handler: Arc::new(Permissive),
             upstreams: Vec::new(),
+            replay: 0,
         }
     }
 }
@@ -190,6 +201,15 @@ impl Builder {
         self
     }
 
+    /// Replays the last `messages` messages of each topic to every new local joiner, right
+    /// after its join reply (and its `presence_state`), before anything live: for
+    /// dashboards that must not start empty. Off (0) by default, as in Phoenix. Presence
+    /// events are not replayed (the presence state covers them).
+    pub fn replay(mut self, messages: usize) -> Self {
+        self.replay = messages;
+        self
+    }
+
     /// Starts the local endpoint on `addr` and connects every upstream.
     pub async fn bind(self, addr: SocketAddr) -> Result<Repeater, Error> {
         let mut demands = Vec::new();
@@ -202,7 +222,8 @@ impl Builder {
             demands.push(demand);
             prepared.push((config, mapping, upstream.topics, upstream.linger, rx));
         }
-        let handler = DemandHandler::new(self.handler, demands);
+        let memory = Arc::new(memory::Memory::new(self.replay));
+        let handler = DemandHandler::new(self.handler, demands, memory.clone());
         let metrics = metrics::Metrics::default();
         let registered = metrics.clone();
         let endpoint = self
@@ -225,6 +246,7 @@ impl Builder {
                 metrics: metrics.clone(),
                 label,
                 routes: Default::default(),
+                memory: memory.clone(),
             };
             tasks.push(tokio::spawn(task.run(events, topics, demand)));
             clients.push(client);

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::demand::Note;
 use super::mapping::Mapping;
+use super::memory::Memory;
 use super::metrics::{unix_now, Metrics, TopicLabel, UpstreamLabel};
 use crate::client::{self, Client, DisconnectReason, ErrorCause, Event, Message};
 use crate::endpoint::{self, Broadcaster};
@@ -29,6 +30,8 @@ pub(crate) struct Task {
     pub(crate) label: String,
     /// Per upstream topic: its local topic and metric handles.
     pub(crate) routes: HashMap<String, Route>,
+    /// Presence state (and replays) for late local joiners.
+    pub(crate) memory: Arc<Memory>,
 }
 
 impl Task {
@@ -53,6 +56,9 @@ impl Task {
                 event = events.recv() => match event {
                     Some(Event::Message(message)) => self.forward(message),
                     Some(event) => {
+                        if let Event::Joined { topic, .. } = &event {
+                            self.memory.upstream_event(&self.mapping.to_local(topic), &event);
+                        }
                         link.track(&event, &self.metrics, &self.upstream_label());
                         log(&event);
                     }
@@ -122,17 +128,21 @@ impl Task {
         route.messages_in.inc();
         route.bytes_in.inc_by(size);
         route.last_message.set(unix_now());
-        match self
-            .broadcaster
-            .broadcast(&route.local, &message.event, message.payload)
-        {
+        let sent = if self.memory.remembers(&message.event) {
+            self.memory
+                .forward(&route.local, message, &self.broadcaster)
+        } else {
+            self.broadcaster
+                .broadcast(&route.local, &message.event, message.payload)
+        };
+        match sent {
             Ok(()) => {
                 route.messages_out.inc();
                 route.bytes_out.inc_by(size);
             }
             Err(e) => {
                 route.dropped.inc();
-                tracing::warn!(topic = %route.local, event = %message.event, error = %e, "local broadcast failed");
+                tracing::warn!(topic = %route.local, error = %e, "local broadcast failed");
             }
         }
     }

@@ -150,6 +150,11 @@ pub(crate) struct RepeatArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) linger: Option<Duration>,
 
+    /// Replay the last N messages of each topic to every local client that joins, right
+    /// after its join reply (default 0: none, as Phoenix).
+    #[arg(long, value_name = "N", env = "FAWKES_REPLAY")]
+    pub(crate) replay: Option<usize>,
+
     /// Where to listen.
     #[command(flatten)]
     pub(crate) listen: ListenArgs,

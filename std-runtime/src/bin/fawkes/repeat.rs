@@ -54,6 +54,7 @@ pub(crate) async fn run(args: RepeatArgs) -> ExitCode {
     let repeater = Repeater::builder()
         .local_handler(TokenGate::new(local_token))
         .upstream(upstream)
+        .replay(args.replay.unwrap_or(0))
         .bind(addr)
         .await;
     let repeater = match repeater {

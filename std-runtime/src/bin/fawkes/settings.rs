@@ -71,6 +71,7 @@ struct RepeatFile {
     #[serde(default)]
     on_demand: Vec<String>,
     linger: Option<String>,
+    replay: Option<usize>,
     listen: Option<SocketAddr>,
     local_token: Option<Secret>,
 }
@@ -233,6 +234,7 @@ impl File {
         if args.linger.is_none() {
             args.linger = duration(file.linger.as_deref())?;
         }
+        args.replay = args.replay.or(file.replay);
         args.listen.listen = args.listen.listen.or(file.listen);
         args.listen.local_token = args.listen.local_token.take().or(file.local_token);
         Ok(args)
