@@ -4,6 +4,8 @@
 //! exactly it. It installs what it needs (the embedded target, rustfmt, clippy), so a fresh
 //! machine needs nothing but rustup.
 
+mod bench;
+
 use std::env;
 use std::process::{Command, ExitCode};
 
@@ -14,7 +16,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("bench") => bench(args.get(1..).unwrap_or_default()),
+        Some("bench") => bench::run(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("help") | Some("--help") | None => {
             print_help();
@@ -37,9 +39,10 @@ fn print_help() {
          test          the full gate: fmt, clippy -D warnings, every test (fuzz corpus replay\n\
          \x20             included), the {EMBEDDED_TARGET} build, a {SMOKE_SECONDS} s nightly smoke of every\n\
          \x20             fuzz target ({SKIP_SMOKE_VAR}=1 skips the smoke)\n\
-         bench [ARGS]  criterion benches (FAWKES_BENCH_QUICK=1 for a short smoke run), then the\n\
-         \x20             endpoint's fan-out and memory figures, then the repeater's relay against a\n\
-         \x20             direct subscriber; `bench endpoint` or `bench repeater` runs only one\n\
+         bench [--quick] [PART [ARGS]]\n\
+         \x20             every figure against its peer in the same run (codec, session, client,\n\
+         \x20             endpoint, repeater), written to BENCHMARKS.md and benches/fanout.svg;\n\
+         \x20             --quick (a short smoke) or one PART writes target/bench/ instead\n\
          fuzz [--seconds N] [TARGET]\n\
          \x20             run the fuzz targets on nightly, {DEFAULT_FUZZ_SECONDS} s each by default, and merge\n\
          \x20             inputs with new coverage into fuzz/corpus/<target>; targets: {}",
@@ -183,32 +186,6 @@ fn install_interop_packages() -> Result<(), String> {
     } else {
         Err(format!("npm ci in tests/interop failed ({status})"))
     }
-}
-
-/// `bench`: the core's criterion benches, then the endpoint's fan-out and memory bench, then
-/// the repeater's relay bench; `bench endpoint [ARGS]` or `bench repeater` runs only one.
-fn bench(extra: &[String]) -> Result<(), String> {
-    let only = extra
-        .first()
-        .map(String::as_str)
-        .filter(|part| ["endpoint", "repeater"].contains(part));
-    if only.is_none() {
-        let mut args = vec!["bench", "-p", "fawkes-core"];
-        args.extend(extra.iter().map(String::as_str));
-        run("benchmarks", "cargo", &args)?;
-    }
-    if only.is_none_or(|part| part == "endpoint") {
-        let mut args = vec!["bench", "-p", "fawkes", "--bench", "endpoint", "--"];
-        if only.is_some() {
-            args.extend(extra.iter().skip(1).map(String::as_str));
-        }
-        run("endpoint benchmarks (fan-out, memory)", "cargo", &args)?;
-    }
-    if only.is_none_or(|part| part == "repeater") {
-        let args = ["bench", "-p", "fawkes", "--bench", "repeater", "--"];
-        run("repeater benchmark (relay against direct)", "cargo", &args)?;
-    }
-    Ok(())
 }
 
 // ----- fuzzing ---------------------------------------------------------------------------
