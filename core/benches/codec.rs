@@ -20,6 +20,13 @@
 //! FAWKES_BENCH_QUICK=1 cargo bench -p fawkes-core --bench codec   # smoke run (< 1 min)
 //! ```
 
+#[path = "codec/phoenix_js.rs"]
+mod phoenix_js;
+#[path = "codec/record.rs"]
+mod record;
+#[path = "../../benches/support/results.rs"]
+mod results;
+
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::sync::OnceLock;
@@ -1071,6 +1078,39 @@ fn ratio_table() {
             row.ratio()
         );
     }
+
+    // The same frames through phoenix.js, then every figure to the results channel.
+    let node = phoenix_js::run(cases, per_function.as_millis() as u64);
+    for row in &rows {
+        let js = node.get(row.frame).and_then(|t| match row.op {
+            "decode" => t.decode_ns,
+            _ => t.encode_ns,
+        });
+        if let Some(js_ns) = js {
+            println!(
+                "phoenix.js {:<7} {:<16} {:>10}  fawkes {:>6.1}x",
+                row.op,
+                row.frame,
+                show_time(js_ns),
+                js_ns / row.ours_ns()
+            );
+        }
+    }
+    let measured: Vec<record::Measured> = rows
+        .iter()
+        .map(|row| record::Measured {
+            op: row.op,
+            frame: row.frame,
+            bytes: row.bytes,
+            text: cases
+                .iter()
+                .any(|case| case.name == row.frame && case.text.is_some()),
+            peer: row.peer,
+            ours_ns: row.ours_ns(),
+            theirs_ns: row.theirs_ns(),
+        })
+        .collect();
+    record::record(&measured, &node);
 }
 
 /// `FAWKES_BENCH_TABLE`: unset or `1` runs criterion then the table, `0` only criterion,

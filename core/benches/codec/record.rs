@@ -1,0 +1,85 @@
+//! The codec bench's rows for `cargo xtask bench` (the results channel): messages per
+//! second of fawkes against the in-process Rust peer (timed interleaved with it) and
+//! against phoenix.js (timed by node in the same run).
+
+use std::collections::HashMap;
+
+use super::phoenix_js::Times;
+use super::results::{self, Better, Goal, Peer, Row};
+
+/// One measured pair of the ratio table.
+pub(crate) struct Measured {
+    pub(crate) op: &'static str,
+    pub(crate) frame: &'static str,
+    pub(crate) bytes: usize,
+    pub(crate) text: bool,
+    pub(crate) peer: &'static str,
+    pub(crate) ours_ns: f64,
+    pub(crate) theirs_ns: f64,
+}
+
+const COMMAND: &str = "cargo xtask bench codec";
+
+/// The goals: decode of small text frames at least 5x each peer, of 64 KiB
+/// payloads at least 1.5x; none for encode or binary frames.
+fn goal(m: &Measured) -> Goal {
+    match (m.op, m.text, m.bytes) {
+        ("decode", true, 0..1024) => Goal::Ratio(5.0),
+        ("decode", true, 65536..) => Goal::Ratio(1.5),
+        _ => Goal::None,
+    }
+}
+
+fn what(peer: &str) -> &'static str {
+    match peer {
+        "serde_json_value" => {
+            "`serde_json::from_str::<Value>`, the five elements moved out as owned `String`s and a `Value` payload (how existing Rust Phoenix clients decode)"
+        }
+        "serde_json" => "`serde_json::to_string` of the 5-tuple, payload a pre-parsed `Value`",
+        "owned_copy" => "a straightforward binary decoder copying fields into `String`s and the payload into a `Vec<u8>`",
+        "owned_vec" => "a straightforward binary encoder into a fresh `Vec<u8>` per message",
+        _ => "",
+    }
+}
+
+/// Appends one row per measured pair, and one per phoenix.js figure of the same frame.
+pub(crate) fn record(measured: &[Measured], node: &HashMap<String, Times>) {
+    for m in measured {
+        let figure = format!("{} {} ({} B)", m.op, m.frame, m.bytes);
+        let ours = 1e9 / m.ours_ns;
+        results::row(&Row {
+            section: "Codec",
+            figure: &figure,
+            unit: "msg/s",
+            fawkes: ours,
+            better: Better::Higher,
+            peer: Peer {
+                name: m.peer,
+                what: what(m.peer),
+                value: Some(1e9 / m.theirs_ns),
+            },
+            goal: goal(m),
+            command: COMMAND,
+        });
+        let js = node.get(m.frame).and_then(|t| match m.op {
+            "decode" => t.decode_ns,
+            _ => t.encode_ns,
+        });
+        if let Some(js_ns) = js {
+            results::row(&Row {
+                section: "Codec",
+                figure: &figure,
+                unit: "msg/s",
+                fawkes: ours,
+                better: Better::Higher,
+                peer: Peer {
+                    name: "phoenix.js",
+                    what: "phoenix.js 1.7.21 `Serializer.decode`/`encode` under node (JSON.parse / JSON.stringify; its binary decoder for binary frames)",
+                    value: Some(1e9 / js_ns),
+                },
+                goal: goal(m),
+                command: COMMAND,
+            });
+        }
+    }
+}
