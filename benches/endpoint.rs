@@ -10,6 +10,9 @@
 //! threads from `/proc/self/task/*/schedstat`) and resident set (`/proc/self/statm`) are
 //! the server's. `FAWKES_BENCH_QUICK=1` runs a short smoke.
 
+#[path = "support/results.rs"]
+mod results;
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -168,6 +171,15 @@ async fn fanout(subscribers: usize, messages: usize, mode: Mode) {
         stats.frames_out as f64 / stats.write_batches.max(1) as f64,
         stats.queue_high_water,
     );
+    results::point(
+        if mode == Mode::Burst {
+            "endpoint, burst (capacity)"
+        } else {
+            "endpoint, paced (1 broadcast/ms)"
+        },
+        subscribers as f64,
+        deliveries / wall.as_secs_f64(),
+    );
     blocking(move || clients.finish()).await;
     endpoint.shutdown(Shutdown::Stop).await;
 }
@@ -192,6 +204,23 @@ async fn memory(connections: usize) {
         std::mem::size_of::<fawkes_core::server::Socket<4, 192>>(),
         std::mem::size_of::<fawkes_core::server::Socket<100, 2048>>(),
     );
+    results::row(&results::Row {
+        section: "Footprint",
+        figure: &format!(
+            "resident memory per idle joined subscriber of the endpoint at {connections}"
+        ),
+        unit: "B",
+        fawkes: after.saturating_sub(before) as f64 / connections as f64,
+        better: results::Better::Lower,
+        peer: results::Peer {
+            name: "no peer",
+            what:
+                "no other Phoenix endpoint runs here (no Elixir); judged against the issue's goal",
+            value: None,
+        },
+        goal: results::Goal::AtMost(8192.0),
+        command: "cargo xtask bench endpoint memory",
+    });
     let mut clients = clients;
     blocking(move || {
         let _ = clients.child.kill();

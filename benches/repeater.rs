@@ -25,6 +25,8 @@
 
 #[path = "support/forwarder.rs"]
 mod forwarder;
+#[path = "support/results.rs"]
+mod results;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -471,6 +473,7 @@ fn report(results: &[(Path, Figures)]) {
         println!("  {subscribers:>6} subscribers: {}", row.join("; "));
     }
     let find = |p: Path| results.iter().find(|(q, _)| *q == p).map(|(_, f)| f);
+    record(results);
     if let (Some(rep), Some(raw)) = (find(Path::Repeater), find(Path::Forwarder)) {
         let added = percentile(&rep.latency, 0.5) - d50;
         println!(
@@ -483,6 +486,96 @@ fn report(results: &[(Path, Figures)]) {
             100.0 * rep.rate / raw.rate,
             rep.cpu_us.unwrap_or(f64::NAN) / raw.cpu_us.unwrap_or(f64::NAN),
             percentile(&rep.latency, 0.5) - percentile(&raw.latency, 0.5),
+        );
+    }
+}
+
+/// The report's figures to `cargo xtask bench`'s results channel: `fawkes repeat` against
+/// the raw forwarder, and every path's fan-out for the plot.
+fn record(results: &[(Path, Figures)]) {
+    use self::results::{point, row, Better, Goal, Peer, Row};
+    for (path, f) in results {
+        for (subscribers, rate, _) in &f.fanout {
+            point(
+                &format!("relay bench: {} (50 msg/s offered)", path.name()),
+                *subscribers as f64,
+                *rate,
+            );
+        }
+    }
+    let find = |p: Path| results.iter().find(|(q, _)| *q == p).map(|(_, f)| f);
+    let (Some(direct), Some(rep), Some(raw)) = (
+        find(Path::Direct),
+        find(Path::Repeater),
+        find(Path::Forwarder),
+    ) else {
+        return;
+    };
+    let peer_what = "a plain tokio-tungstenite forwarder with no protocol work (benches/support/forwarder.rs), its own process on the same CPU";
+    let command = "cargo xtask bench repeater";
+    let figure = |figure: &str, unit: &str, ours: f64, theirs: f64, better: Better, goal: Goal| {
+        row(&Row {
+            section: "Relay",
+            figure,
+            unit,
+            fawkes: ours,
+            better,
+            peer: Peer {
+                name: "raw forwarder",
+                what: peer_what,
+                value: Some(theirs),
+            },
+            goal,
+            command,
+        });
+    };
+    figure(
+        &format!("`fawkes repeat`: relayed messages per second, flood to one subscriber (direct: {:.0}/s)", direct.rate),
+        "msg/s",
+        rep.rate,
+        raw.rate,
+        Better::Higher,
+        Goal::Ratio(0.7),
+    );
+    if let (Some(ours), Some(theirs)) = (rep.cpu_us, raw.cpu_us) {
+        figure(
+            "`fawkes repeat`: relay CPU per relayed message",
+            "µs",
+            ours,
+            theirs,
+            Better::Lower,
+            Goal::None,
+        );
+    }
+    for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
+        figure(
+            &format!(
+                "`fawkes repeat`: latency {name} at 1 msg/ms (direct: {:.0} µs)",
+                percentile(&direct.latency, p)
+            ),
+            "µs",
+            percentile(&rep.latency, p),
+            percentile(&raw.latency, p),
+            Better::Lower,
+            Goal::None,
+        );
+    }
+    for ((subscribers, ours, lat), (_, theirs, raw_lat)) in rep.fanout.iter().zip(&raw.fanout) {
+        figure(
+            &format!("`fawkes repeat`: fan-out to {subscribers}, deliveries per second (50 msg/s offered)"),
+            "deliveries/s",
+            *ours,
+            *theirs,
+            Better::Higher,
+            Goal::None,
+        );
+        figure(
+            &format!("`fawkes repeat`: fan-out to {subscribers}, latency p99"),
+            "µs",
+            percentile(lat, 0.99),
+            percentile(raw_lat, 0.99),
+            Better::Lower,
+            Goal::None,
         );
     }
 }
