@@ -179,7 +179,7 @@ fn sides(smoke: bool) -> Vec<Side> {
     });
     sides.push(Side {
         name: "phoenix_channels_client",
-        what: "the phoenix_channels_client crate 0.1.2 (tokio-tungstenite 0.17, serde_json), benches/peers",
+        what: "the `phoenix_channels_client` crate 0.1.2 (benches/peers)",
         program: peer,
         args: vec!["client".into()],
     });
@@ -189,7 +189,7 @@ fn sides(smoke: bool) -> Vec<Side> {
     );
     sides.push(Side {
         name: "phoenix.js",
-        what: "phoenix.js 1.7.21 Socket + Channel under node with the ws package",
+        what: "phoenix.js 1.7.21 `Socket` + `Channel` under node (`ws`)",
         program: "node".into(),
         args: vec![script.into()],
     });

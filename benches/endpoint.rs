@@ -214,8 +214,7 @@ async fn memory(connections: usize) {
         better: results::Better::Lower,
         peer: results::Peer {
             name: "no peer",
-            what:
-                "no other Phoenix endpoint runs here (no Elixir); judged against the issue's goal",
+            what: "none: no other Phoenix endpoint runs here (no Elixir); against the issue's goal",
             value: None,
         },
         goal: results::Goal::AtMost(8192.0),

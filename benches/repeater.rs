@@ -511,7 +511,8 @@ fn record(results: &[(Path, Figures)]) {
     ) else {
         return;
     };
-    let peer_what = "a plain tokio-tungstenite forwarder with no protocol work (benches/support/forwarder.rs), its own process on the same CPU";
+    let peer_what =
+        "a plain tokio-tungstenite forwarder, no protocol work (benches/support/forwarder.rs)";
     let command = "cargo xtask bench repeater";
     let figure = |figure: &str, unit: &str, ours: f64, theirs: f64, better: Better, goal: Goal| {
         row(&Row {

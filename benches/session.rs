@@ -168,7 +168,7 @@ fn session(budget: Duration, with_peer: bool) {
         better: Better::Higher,
         peer: Peer {
             name: "phoenix.js",
-            what: "phoenix.js 1.7.21 `Socket.onConnMessage` (decode, channel scan, `isMember`) to the joined channel's `on` callback, under node",
+            what: "phoenix.js 1.7.21 `Socket.onConnMessage` to the channel's `on` callback, under node",
             value: Some(1.0 / theirs),
         },
         goal: Goal::None,
@@ -385,7 +385,7 @@ fn connection(budget: Duration) {
         better: Better::Higher,
         peer: Peer {
             name: "tungstenite + serde_json",
-            what: "tungstenite 0.27's client reading the same bytes, each message into a serde_json `Value` and its fields (phoenix_channels_client's stack), 16 KiB reads from memory on both sides",
+            what: "tungstenite 0.27 + serde_json `Value` on the same bytes (phoenix_channels_client's stack)",
             value: Some(theirs),
         },
         goal: Goal::None,
@@ -439,7 +439,7 @@ fn footprint() {
             better: Better::Lower,
             peer: Peer {
                 name: "no peer",
-                what: "the peers keep their channel state on the heap, so a `size_of` says nothing about them; judged against the issue's goal",
+                what: "none: the peers keep channel state on the heap; against the issue's goal",
                 value: None,
             },
             goal,

@@ -33,11 +33,11 @@ fn goal(m: &Measured) -> Goal {
 fn what(peer: &str) -> &'static str {
     match peer {
         "serde_json_value" => {
-            "`serde_json::from_str::<Value>`, the five elements moved out as owned `String`s and a `Value` payload (how existing Rust Phoenix clients decode)"
+            "`serde_json::from_str::<Value>`, fields moved out as `String`s (existing Rust clients' way)"
         }
-        "serde_json" => "`serde_json::to_string` of the 5-tuple, payload a pre-parsed `Value`",
-        "owned_copy" => "a straightforward binary decoder copying fields into `String`s and the payload into a `Vec<u8>`",
-        "owned_vec" => "a straightforward binary encoder into a fresh `Vec<u8>` per message",
+        "serde_json" => "`serde_json::to_string` of the 5-tuple, payload a parsed `Value`",
+        "owned_copy" => "a plain binary decoder into `String`s and a `Vec<u8>`",
+        "owned_vec" => "a plain binary encoder into a fresh `Vec<u8>`",
         _ => "",
     }
 }
@@ -74,7 +74,7 @@ pub(crate) fn record(measured: &[Measured], node: &HashMap<String, Times>) {
                 better: Better::Higher,
                 peer: Peer {
                     name: "phoenix.js",
-                    what: "phoenix.js 1.7.21 `Serializer.decode`/`encode` under node (JSON.parse / JSON.stringify; its binary decoder for binary frames)",
+                    what: "phoenix.js 1.7.21 `Serializer.decode`/`encode` under node",
                     value: Some(1e9 / js_ns),
                 },
                 goal: goal(m),

@@ -99,7 +99,7 @@ fn block(records: &Records, run: &RunInfo) -> String {
                 quantity(row.fawkes, &row.unit),
                 match row.peer_value {
                     Some(v) => format!("{}: {}", row.peer, quantity(v, &row.unit)),
-                    None => format!("{}: not measured", row.peer),
+                    None => "—".into(),
                 },
                 row.ratio().map_or("—".into(), |r| format!("{r:.2}x")),
                 verdict(row),
@@ -179,27 +179,29 @@ fn shortfall(row: &Row) -> Option<String> {
     None
 }
 
-/// A figure with its unit, scaled for reading (`12.3 M msg/s`, `3.1 KiB`).
+/// A figure with its unit, scaled for reading (`12.35 M msg/s`, `3.00 KiB`, `73.1 ms`).
 fn quantity(value: f64, unit: &str) -> String {
-    if unit == "B" {
-        return if value >= 1024.0 {
-            format!("{:.2} KiB", value / 1024.0)
-        } else {
-            format!("{value:.0} B")
-        };
+    match unit {
+        "B" if value >= 1024.0 => return format!("{:.2} KiB", value / 1024.0),
+        "B" => return format!("{value:.0} B"),
+        "µs" if value >= 1000.0 => return format!("{:.1} ms", value / 1000.0),
+        "µs" if value >= 10.0 => return format!("{value:.0} µs"),
+        _ => {}
     }
-    let scaled = if value >= 1e9 {
-        format!("{:.2} G", value / 1e9)
+    let (scaled, prefix) = if value >= 1e9 {
+        (value / 1e9, "G ")
     } else if value >= 1e6 {
-        format!("{:.2} M", value / 1e6)
+        (value / 1e6, "M ")
     } else if value >= 1e4 {
-        format!("{:.1} k", value / 1e3)
-    } else if value >= 100.0 {
-        format!("{value:.0} ")
+        (value / 1e3, "k ")
     } else {
-        format!("{value:.2} ")
+        (value, "")
     };
-    format!("{scaled}{unit}")
+    if scaled >= 100.0 {
+        format!("{scaled:.0} {prefix}{unit}")
+    } else {
+        format!("{scaled:.2} {prefix}{unit}")
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +234,8 @@ mod tests {
     #[test]
     fn quantities_scale() {
         assert_eq!(quantity(12_345_678.0, "msg/s"), "12.35 M msg/s");
+        assert_eq!(quantity(420.4, "MB/s"), "420 MB/s");
+        assert_eq!(quantity(73_100.0, "µs"), "73.1 ms");
         assert_eq!(quantity(3072.0, "B"), "3.00 KiB");
         assert_eq!(quantity(512.0, "B"), "512 B");
     }
