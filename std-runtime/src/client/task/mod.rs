@@ -40,6 +40,9 @@ pub(crate) type Session = session::Client<64, { 2 * SESSION_PUSHES }, 255, 1024>
 
 type Waiter<T> = oneshot::Sender<Result<T, Error>>;
 
+/// Frames handled per wake-up beyond the first, at most (see `Task::read_ahead`).
+const READ_AHEAD: usize = 64;
+
 /// A request from a [`Client`](super::Client) handle.
 pub(crate) enum Command {
     Join {
@@ -196,6 +199,7 @@ impl Task {
                 while !self.stopped {
                     self.step().await;
                     self.drain().await;
+                    self.read_ahead().await;
                 }
                 self.finish();
             },
@@ -208,9 +212,11 @@ impl Task {
         self.arm_timer();
         let read = self.outbox.len() < self.config.event_buffer;
         let want_send = !self.outbox.is_empty();
+        // Biased, in this order: the handles' commands, the timer (a flood must never hold
+        // up a heartbeat), room for waiting events (backpressure first), then the link.
         let wake = tokio::select! {
+            biased;
             command = self.commands.recv() => Wake::Command(command),
-            got = link_next(&mut self.link, read) => Wake::Link(got),
             () = &mut self.timer, if self.timer_at.is_some() => Wake::Timer,
             permit = self.events.reserve(), if want_send => {
                 match permit {
@@ -223,6 +229,7 @@ impl Task {
                 }
                 Wake::Sent
             }
+            got = link_next(&mut self.link, read) => Wake::Link(got),
         };
         match wake {
             Wake::Command(Some(command)) => self.command(command).await,
@@ -233,7 +240,27 @@ impl Task {
             Wake::Link(LinkEvent::Attempt(result)) => self.attempt_done(result),
             Wake::Link(LinkEvent::Read(message)) => self.received(message),
             Wake::Timer => self.timeout(),
-            Wake::Sent => {}
+            Wake::Sent => self.send_waiting(),
+        }
+    }
+
+    /// Handles the frames already read (in tungstenite's buffer or the socket's) without
+    /// going back through the `select!`: one wake-up per burst, not per frame. Each frame is
+    /// drained like one from `step`, so events keep their order. A pending read registers
+    /// nothing that matters: the next `select!` polls the link again.
+    async fn read_ahead(&mut self) {
+        for _ in 0..READ_AHEAD {
+            if self.stopped || self.outbox.len() >= self.config.event_buffer {
+                return;
+            }
+            let Link::Up { ws, .. } = &mut self.link else {
+                return;
+            };
+            let Some(message) = futures_util::FutureExt::now_or_never(ws.next()) else {
+                return;
+            };
+            self.received(message);
+            self.drain().await;
         }
     }
 
@@ -262,9 +289,28 @@ impl Task {
         session.into_iter().chain(buffered).min()
     }
 
+    /// Hands `event` to the [`Events`](super::Events) at once when there is room and none
+    /// is waiting before it; otherwise it waits in order.
     fn emit(&mut self, event: Event) {
-        if !self.events.is_closed() {
+        if !self.outbox.is_empty() {
             self.outbox.push_back(event);
+            return;
+        }
+        match self.events.try_send(event) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => self.outbox.push_back(event),
+        }
+    }
+
+    /// Moves waiting events into the channel while it has room.
+    fn send_waiting(&mut self) {
+        while !self.outbox.is_empty() {
+            let Ok(permit) = self.events.try_reserve() else {
+                return;
+            };
+            if let Some(event) = self.outbox.pop_front() {
+                permit.send(event);
+            }
         }
     }
 
