@@ -165,3 +165,83 @@ fn send_signal(line: &mut Line, signal: u8) {
         let _ = control.write_all(&[signal]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QEMU's side: the two serial ports, connected to the bridge.
+    fn serial(bridge: &Bridge) -> (TcpStream, TcpStream) {
+        let data = TcpStream::connect(("127.0.0.1", bridge.data_port)).unwrap();
+        let control = TcpStream::connect(("127.0.0.1", bridge.control_port)).unwrap();
+        for stream in [&data, &control] {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+        }
+        (data, control)
+    }
+
+    fn signal(control: &mut TcpStream) -> u8 {
+        let mut byte = [0u8; 1];
+        control.read_exact(&mut byte).unwrap();
+        byte[0]
+    }
+
+    fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        stream.read_exact(&mut buf).unwrap();
+        buf
+    }
+
+    #[test]
+    fn a_dial_is_one_tcp_connection_copied_byte_for_byte_and_its_end_is_no_carrier() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let bridge = Bridge::start(server.local_addr().unwrap()).unwrap();
+        let (mut data, mut control) = serial(&bridge);
+
+        control.write_all(&[DIAL]).unwrap();
+        let (mut upstream, _) = server.accept().unwrap();
+        upstream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(signal(&mut control), CARRIER);
+        // Every byte value, both ways, unchanged (D, H, C and N included).
+        let all: Vec<u8> = (0..=255).collect();
+        data.write_all(&all).unwrap();
+        assert_eq!(read_n(&mut upstream, 256), all);
+        upstream.write_all(&all).unwrap();
+        assert_eq!(read_n(&mut data, 256), all);
+
+        drop(upstream);
+        assert_eq!(signal(&mut control), NO_CARRIER);
+
+        // The next dial is a new connection.
+        control.write_all(&[DIAL]).unwrap();
+        let (mut second, _) = server.accept().unwrap();
+        assert_eq!(signal(&mut control), CARRIER);
+        second.write_all(b"fresh").unwrap();
+        assert_eq!(read_n(&mut data, 5), b"fresh");
+    }
+
+    #[test]
+    fn a_hang_up_closes_the_connection_without_a_signal_and_a_dead_server_is_no_carrier() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let bridge = Bridge::start(addr).unwrap();
+        let (_data, mut control) = serial(&bridge);
+
+        control.write_all(&[DIAL]).unwrap();
+        let (mut upstream, _) = server.accept().unwrap();
+        assert_eq!(signal(&mut control), CARRIER);
+        control.write_all(&[HANG_UP]).unwrap();
+        let mut rest = Vec::new();
+        upstream.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+
+        drop(server);
+        control.write_all(&[DIAL]).unwrap();
+        // The hang-up sent nothing: the first signal after it answers this dial.
+        assert_eq!(signal(&mut control), NO_CARRIER);
+    }
+}
