@@ -48,6 +48,7 @@ struct Measured {
 
 pub(crate) fn firmware() -> Result<(), String> {
     let started = Instant::now();
+    crate::install_toolchain_parts()?;
     install_qemu()?;
     crate::run(
         "build the fawkes binary",

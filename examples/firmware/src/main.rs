@@ -32,7 +32,6 @@ use fawkes_firmware::clock::Clock;
 use fawkes_firmware::modem::Modem;
 use fawkes_firmware::rng::Rng;
 use fawkes_firmware::stack;
-use fawkes_firmware::uart::{self, Uart};
 use panic_semihosting as _;
 
 /// The footprint's terms: 4 channels, messages of up to 1 KiB.
@@ -52,15 +51,7 @@ const READING_EVERY_MS: u64 = 1000;
 
 #[entry]
 fn main() -> ! {
-    let Some(core) = cortex_m::Peripherals::take() else {
-        panic!("the core peripherals are taken once, here");
-    };
-    let clock = Clock::start(core.SYST);
-    // SAFETY: UART0 and UART1 are the MPS2's CMSDK UARTs, each driven by this one value.
-    let (data, control) = unsafe { (Uart::new(Uart::UART0), Uart::new(Uart::UART1)) };
-    data.listen(uart::UART0_RX_IRQ);
-    control.listen(uart::UART1_RX_IRQ);
-    let mut modem = Modem::new(data, control);
+    let (clock, mut modem) = fawkes_firmware::start();
 
     let config = Config::default();
     let mut conn = Link::new(config, Rng::from_clock(), [0; MESSAGE + FRAME_HEADER]);

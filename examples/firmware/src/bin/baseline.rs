@@ -11,23 +11,13 @@ use cortex_m_semihosting::hprintln;
 use embedded_io::{Read, Write};
 use fawkes_core::ws::RngCore;
 use fawkes_firmware::clock::Clock;
-use fawkes_firmware::modem::Modem;
 use fawkes_firmware::rng::Rng;
 use fawkes_firmware::stack;
-use fawkes_firmware::uart::{self, Uart};
 use panic_semihosting as _;
 
 #[entry]
 fn main() -> ! {
-    let Some(core) = cortex_m::Peripherals::take() else {
-        panic!("the core peripherals are taken once, here");
-    };
-    let clock = Clock::start(core.SYST);
-    // SAFETY: UART0 and UART1 are the MPS2's CMSDK UARTs, each driven by this one value.
-    let (data, control) = unsafe { (Uart::new(Uart::UART0), Uart::new(Uart::UART1)) };
-    data.listen(uart::UART0_RX_IRQ);
-    control.listen(uart::UART1_RX_IRQ);
-    let mut modem = Modem::new(data, control);
+    let (clock, mut modem) = fawkes_firmware::start();
     let mut rng = Rng::from_clock();
     let mut buf = [0u8; 1038];
     hprintln!("baseline: booted, {} bytes", buf.len());
