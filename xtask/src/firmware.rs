@@ -4,9 +4,9 @@
 //! The check, each step waiting on a line the firmware or the server prints (never a
 //! sleep), all of it under one deadline, with QEMU and the server killed on every path:
 //! the firmware joins `rooms:lobby`, receives three broadcasts sent over the server's
-//! broadcast API and a reply to one of its readings; then the server is killed and
-//! restarted on the same port, and the firmware must notice, reconnect, rejoin and receive
-//! a broadcast sent after that.
+//! broadcast API and a reply to one of its readings; then the server is killed, the
+//! firmware must notice and fail a dial, the server is started again on the same port, and
+//! the firmware must reconnect, rejoin and receive a broadcast sent after that.
 
 mod bridge;
 mod footprint;
@@ -194,6 +194,8 @@ fn run(fawkes: &Path, elf: &Path, deadline: Instant) -> Result<Measured, String>
     qemu.expect("the disconnect", deadline, |l| {
         l.starts_with("* disconnected")
     })?;
+    // A dial while the server is down fails, and the session backs off and dials again.
+    qemu.expect("a failed dial", deadline, |l| l == "* no carrier")?;
     let (_server, _) = serve(fawkes, &addr.to_string(), deadline)?;
     qemu.expect("the rejoin", deadline, |l| l == format!("* joined {TOPIC}"))?;
     let payload = r#"{"body":"after the restart"}"#;
