@@ -84,8 +84,9 @@ fn main() -> ! {
         }
         if !app.online {
             // Nothing to read: sleep until the session's next timer (the reconnect).
-            if let Some(at) = conn.poll_timeout() {
-                clock.sleep_until(at.as_millis());
+            match conn.poll_timeout() {
+                Some(at) => clock.sleep_until(at.as_millis()),
+                None => cortex_m::asm::wfi(),
             }
             conn.handle_timeout(clock.now());
             continue;
