@@ -4,6 +4,8 @@
 //! exactly it. It installs what it needs (the embedded target, rustfmt, clippy), so a fresh
 //! machine needs nothing but rustup.
 
+mod firmware;
+
 use std::env;
 use std::process::{Command, ExitCode};
 
@@ -16,6 +18,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
+        Some("firmware") => firmware::firmware(),
         Some("help") | Some("--help") | None => {
             print_help();
             Ok(())
@@ -35,11 +38,13 @@ fn print_help() {
     println!(
         "cargo xtask <task>\n\n\
          test          the full gate: fmt, clippy -D warnings, every test (fuzz corpus replay\n\
-         \x20             included), the {EMBEDDED_TARGET} build, a {SMOKE_SECONDS} s nightly smoke of every\n\
-         \x20             fuzz target ({SKIP_SMOKE_VAR}=1 skips the smoke)\n\
+         \x20             included), the {EMBEDDED_TARGET} build, `firmware`, a {SMOKE_SECONDS} s nightly\n\
+         \x20             smoke of every fuzz target ({SKIP_SMOKE_VAR}=1 skips the smoke)\n\
          bench [ARGS]  criterion benches (FAWKES_BENCH_QUICK=1 for a short smoke run), then the\n\
          \x20             endpoint's fan-out and memory figures, then the repeater's relay against a\n\
          \x20             direct subscriber; `bench endpoint` or `bench repeater` runs only one\n\
+         firmware      build examples/firmware, boot it in QEMU (mps2-an386) against `fawkes serve`\n\
+         \x20             through the serial bridge, check what it prints, print its footprint\n\
          fuzz [--seconds N] [TARGET]\n\
          \x20             run the fuzz targets on nightly, {DEFAULT_FUZZ_SECONDS} s each by default, and merge\n\
          \x20             inputs with new coverage into fuzz/corpus/<target>; targets: {}",
@@ -151,6 +156,7 @@ fn test() -> Result<(), String> {
         args.extend_from_slice(features);
         run("no_std build", "cargo", &args)?;
     }
+    firmware::firmware()?;
     fuzz_smoke()?;
     println!("\nxtask test: all checks passed");
     Ok(())
