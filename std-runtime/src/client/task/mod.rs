@@ -153,6 +153,10 @@ pub(crate) struct Task {
     connect_took: Option<std::time::Duration>,
     /// The time of the last session call, from which its events' delays count.
     last_call: fawkes_core::time::Instant,
+    /// Whether `last_call` is still now: true from the first clock read of a wake-up until
+    /// the task next waits (a burst's frames share one reading, at the clock's millisecond
+    /// resolution).
+    clock_fresh: bool,
     /// The timer of the next deadline, reset only when the deadline moves: a new timer per
     /// wake-up would register with the driver (a syscall to wake it) for every frame.
     timer: Pin<Box<tokio::time::Sleep>>,
@@ -182,6 +186,7 @@ impl Task {
             detail: None,
             connect_took: None,
             last_call: fawkes_core::time::Instant::ZERO,
+            clock_fresh: false,
             timer: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
             timer_at: None,
             stopped: false,
@@ -210,6 +215,7 @@ impl Task {
 
     async fn step(&mut self) {
         self.arm_timer();
+        self.clock_fresh = false;
         let read = self.outbox.len() < self.config.event_buffer;
         let want_send = !self.outbox.is_empty();
         // Biased, in this order: the handles' commands, the timer (a flood must never hold
@@ -266,7 +272,10 @@ impl Task {
 
     /// Now, for a session call.
     fn now(&mut self) -> fawkes_core::time::Instant {
-        self.last_call = self.clock.now();
+        if !self.clock_fresh {
+            self.last_call = self.clock.now();
+            self.clock_fresh = true;
+        }
         self.last_call
     }
 
@@ -371,7 +380,9 @@ impl Task {
         };
         let id = *id;
         let limit = self.config.close_timeout;
-        let result = match tokio::time::timeout(limit, ws.send(message)).await {
+        let sent = tokio::time::timeout(limit, ws.send(message)).await;
+        self.clock_fresh = false;
+        let result = match sent {
             Ok(Ok(())) => return,
             Ok(Err(e)) => Failure {
                 reason: ws_error_reason(&e),
