@@ -5,6 +5,7 @@
 //! machine needs nothing but rustup.
 
 mod bench;
+mod firmware;
 
 use std::env;
 use std::process::{Command, ExitCode};
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench::run(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
+        Some("firmware") => firmware::firmware(),
         Some("help") | Some("--help") | None => {
             print_help();
             Ok(())
@@ -37,12 +39,15 @@ fn print_help() {
     println!(
         "cargo xtask <task>\n\n\
          test          the full gate: fmt, clippy -D warnings, every test (fuzz corpus replay\n\
-         \x20             included), the {EMBEDDED_TARGET} build, a {SMOKE_SECONDS} s nightly smoke of every\n\
-         \x20             fuzz target ({SKIP_SMOKE_VAR}=1 skips the smoke)\n\
+         \x20             included), the {EMBEDDED_TARGET} build, `firmware`, a {SMOKE_SECONDS} s nightly\n\
+         \x20             smoke of every fuzz target ({SKIP_SMOKE_VAR}=1 skips the smoke)\n\
          bench [--quick] [PART [ARGS]]\n\
          \x20             every figure against its peer in the same run (codec, session, client,\n\
-         \x20             endpoint, repeater), written to BENCHMARKS.md and benches/fanout.svg;\n\
-         \x20             --quick (a short smoke) or one PART writes target/bench/ instead\n\
+         \x20             endpoint, repeater, firmware), written to BENCHMARKS.md and\n\
+         \x20             benches/fanout.svg; --quick (a short smoke) or one PART writes\n\
+         \x20             target/bench/ instead\n\
+         firmware      build examples/firmware, boot it in QEMU (mps2-an386) against `fawkes serve`\n\
+         \x20             through the serial bridge, check what it prints, print its footprint\n\
          fuzz [--seconds N] [TARGET]\n\
          \x20             run the fuzz targets on nightly, {DEFAULT_FUZZ_SECONDS} s each by default, and merge\n\
          \x20             inputs with new coverage into fuzz/corpus/<target>; targets: {}",
@@ -154,6 +159,7 @@ fn test() -> Result<(), String> {
         args.extend_from_slice(features);
         run("no_std build", "cargo", &args)?;
     }
+    firmware::firmware()?;
     fuzz_smoke()?;
     println!("\nxtask test: all checks passed");
     Ok(())

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
-use fawkes_core::codec::{EncodeError, FrameKind, Payload as CorePayload, RawJson, Vsn};
-use fawkes_core::server::fanout;
+use fawkes_core::codec::{
+    EncodeError, FrameKind, OutPayload as _, Outgoing, Payload as CorePayload, RawJson, Vsn,
+};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::metrics::Metrics;
@@ -65,49 +66,68 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A broadcast's frames, encoded once.
-struct Frames {
-    v1: Option<OutFrame>,
-    v2: OutFrame,
+/// A broadcast's frames: each serializer's encoded once, on its first subscriber, and
+/// shared by all of them (a topic with only V2 subscribers never pays for V1).
+struct Frames<'b> {
+    broadcast: &'b Broadcast,
+    payload: CorePayload<'b>,
+    v1: Option<Option<OutFrame>>,
+    v2: Option<OutFrame>,
 }
 
-impl Frames {
-    fn for_vsn(&self, vsn: Vsn) -> Option<OutFrame> {
+impl<'b> Frames<'b> {
+    fn new(broadcast: &'b Broadcast) -> Result<Self, BroadcastError> {
+        let payload = match &broadcast.payload {
+            Payload::Json(json) => CorePayload::Json(
+                // Checked when the payload was made; a bus adapter's remote payload is
+                // checked here.
+                RawJson::new(json).map_err(|_| BroadcastError::Payload(PayloadError::NotJson))?,
+            ),
+            Payload::Binary(bytes) => CorePayload::Binary(bytes),
+        };
+        Ok(Frames {
+            broadcast,
+            payload,
+            v1: None,
+            v2: None,
+        })
+    }
+
+    /// The frame for a connection of serializer `vsn` (none for binary on V1: Phoenix's
+    /// V1 serializer cannot carry it).
+    fn for_vsn(&mut self, vsn: Vsn) -> Result<Option<OutFrame>, BroadcastError> {
         match vsn {
-            Vsn::V1 => self.v1.clone(),
-            Vsn::V2 => Some(self.v2.clone()),
+            Vsn::V1 => {
+                if self.v1.is_none() {
+                    self.v1 = Some(match self.payload.binary() {
+                        Some(_) => None,
+                        None => Some(encode(self.broadcast, self.payload, Vsn::V1)?),
+                    });
+                }
+                Ok(self.v1.clone().flatten())
+            }
+            Vsn::V2 => {
+                if self.v2.is_none() {
+                    self.v2 = Some(encode(self.broadcast, self.payload, Vsn::V2)?);
+                }
+                Ok(self.v2.clone())
+            }
         }
     }
 }
 
-fn frame(mut buf: Vec<u8>, len: usize, kind: FrameKind) -> OutFrame {
-    buf.truncate(len);
-    OutFrame {
-        text: kind == FrameKind::Text,
-        payload: Bytes::from(buf),
-    }
-}
-
-fn encode(b: &Broadcast) -> Result<Frames, BroadcastError> {
-    let payload = match &b.payload {
-        Payload::Json(json) => CorePayload::Json(
-            // Checked when the payload was made; a bus adapter's remote payload is
-            // checked here.
-            RawJson::new(json).map_err(|_| BroadcastError::Payload(PayloadError::NotJson))?,
-        ),
-        Payload::Binary(bytes) => CorePayload::Binary(bytes),
-    };
+/// Encodes `b` for one serializer into a buffer of its own.
+fn encode(b: &Broadcast, payload: CorePayload<'_>, vsn: Vsn) -> Result<OutFrame, BroadcastError> {
+    let message = Outgoing::broadcast(b.topic.as_str(), b.event.as_str(), payload);
     let mut size = payload.as_bytes().len() + 6 * (b.topic.len() + b.event.len()) + 64;
     loop {
-        let mut v1 = vec![0u8; size];
-        let mut v2 = vec![0u8; size];
-        match fanout::encode(&b.topic, &b.event, payload, &mut v1, &mut v2) {
-            Ok(frames) => {
-                let (v1_len, v2_len, kind) =
-                    (frames.v1.map(<[u8]>::len), frames.v2.len(), frames.v2_kind);
-                return Ok(Frames {
-                    v1: v1_len.map(|len| frame(v1, len, FrameKind::Text)),
-                    v2: frame(v2, v2_len, kind),
+        let mut buf = vec![0u8; size];
+        match message.encode(vsn, &mut buf) {
+            Ok(encoded) => {
+                buf.truncate(encoded.len);
+                return Ok(OutFrame {
+                    text: encoded.kind == FrameKind::Text,
+                    payload: Bytes::from(buf),
                 });
             }
             Err(EncodeError::BufferTooSmall { required }) if required > size => size = required,
@@ -161,14 +181,14 @@ impl Registry {
         {
             let topics = read(&self.topics);
             if let Some(subs) = topics.get(b.topic.as_str()) {
-                let frames = encode(b)?;
+                let mut frames = Frames::new(b)?;
                 let mut deepest = 0;
                 let mut dropped = 0u64;
                 for s in subs {
                     if Some(s.id) == b.from {
                         continue;
                     }
-                    let Some(frame) = frames.for_vsn(s.vsn) else {
+                    let Some(frame) = frames.for_vsn(s.vsn)? else {
                         continue;
                     };
                     match s.outbox.push(frame, disconnect_slow) {
@@ -247,5 +267,29 @@ mod tests {
         assert_ne!(frames[0][0].payload.as_ptr(), frames[2][0].payload.as_ptr());
         // `broadcast_from` excluded connection 4.
         assert!(frames[3].is_empty());
+    }
+
+    #[test]
+    fn a_serializer_nobody_uses_is_never_encoded() {
+        let b = Broadcast {
+            topic: "t".into(),
+            event: "e".into(),
+            payload: Payload::raw_json("[1]").expect("JSON"),
+            from: None,
+        };
+        let mut frames = Frames::new(&b).expect("frames");
+        let v2 = frames
+            .for_vsn(Vsn::V2)
+            .expect("encode")
+            .expect("a V2 frame");
+        assert_eq!(&v2.payload[..], br#"[null,null,"t","e",[1]]"#);
+        assert!(frames.v1.is_none(), "no V1 subscriber, no V1 encoding");
+        let binary = Broadcast {
+            payload: Payload::binary(vec![1, 2]),
+            ..b
+        };
+        let mut frames = Frames::new(&binary).expect("frames");
+        assert_eq!(frames.for_vsn(Vsn::V1).expect("encode"), None);
+        assert!(frames.v2.is_none());
     }
 }

@@ -19,6 +19,9 @@ use super::metrics::{unix_now, Metrics, TopicLabel, UpstreamLabel};
 use crate::client::{self, Client, DisconnectReason, ErrorCause, Event, Message};
 use crate::endpoint::{self, Broadcaster};
 
+/// Upstream events handled per wake-up, at most.
+const EVENTS_PER_WAKE: usize = 64;
+
 /// The state of one upstream's forwarding.
 pub(crate) struct Task {
     pub(crate) client: Client,
@@ -50,20 +53,30 @@ impl Task {
         let mut on_demand: HashSet<String> = HashSet::new();
         let mut lingering: HashMap<String, Instant> = HashMap::new();
         let mut link = Link::default();
+        let mut batch = Vec::with_capacity(EVENTS_PER_WAKE);
         loop {
             let next_leave = lingering.values().min().copied();
             tokio::select! {
-                event = events.recv() => match event {
-                    Some(Event::Message(message)) => self.forward(message),
-                    Some(event) => {
-                        if let Event::Joined { topic, .. } = &event {
-                            self.memory.upstream_event(&self.mapping.to_local(topic), &event);
-                        }
-                        link.track(&event, &self.metrics, &self.upstream_label());
-                        log(&event);
+                // Every event waiting, per wake-up: a burst costs one wake-up and one
+                // clock read, not one per message.
+                n = events.rx.recv_many(&mut batch, EVENTS_PER_WAKE) => {
+                    if n == 0 {
+                        break;
                     }
-                    None => break,
-                },
+                    let now = unix_now();
+                    for event in batch.drain(..) {
+                        match event {
+                            Event::Message(message) => self.forward(message, now),
+                            event => {
+                                if let Event::Joined { topic, .. } = &event {
+                                    self.memory.upstream_event(&self.mapping.to_local(topic), &event);
+                                }
+                                link.track(&event, &self.metrics, &self.upstream_label());
+                                log(&event);
+                            }
+                        }
+                    }
+                }
                 Some(note) = notes.recv() => match note {
                     Note::Joined(local) => {
                         let upstream = self.mapping.to_upstream(&local).into_owned();
@@ -116,7 +129,7 @@ impl Task {
     }
 
     /// Re-broadcasts one upstream message locally, payload bytes untouched.
-    fn forward(&mut self, message: Message) {
+    fn forward(&mut self, message: Message, now: f64) {
         let size = message.payload.as_bytes().len() as u64;
         if !self.routes.contains_key(&message.topic) {
             let route = self.new_route(&message.topic);
@@ -127,7 +140,7 @@ impl Task {
         };
         route.messages_in.inc();
         route.bytes_in.inc_by(size);
-        route.last_message.set(unix_now());
+        route.last_message.set(now);
         let sent = if self.memory.remembers(&message.event) {
             self.memory
                 .forward(&route.local, message, &self.broadcaster)
@@ -225,9 +238,10 @@ impl From<client::Payload> for endpoint::Payload {
             client::Payload::Binary(bytes) => endpoint::Payload::Binary(bytes),
             // Text frames are UTF-8 (checked by the WebSocket layer), so this never replaces
             // anything; a hand-built invalid payload is not a reason to panic.
-            client::Payload::Json(bytes) => {
-                endpoint::Payload::Json(Arc::from(String::from_utf8_lossy(&bytes)))
-            }
+            client::Payload::Json(bytes) => match std::str::from_utf8(&bytes) {
+                Ok(text) => endpoint::Payload::Json(Arc::from(text)),
+                Err(_) => endpoint::Payload::Json(Arc::from(String::from_utf8_lossy(&bytes))),
+            },
         }
     }
 }

@@ -244,6 +244,7 @@ impl Task {
                 while let Some(Ok(_)) = ws.next().await {}
             })
             .await;
+            self.clock_fresh = false;
             if closed.is_err() {
                 warn!("the server did not answer the close frame in time");
             }

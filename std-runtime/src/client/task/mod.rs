@@ -40,6 +40,9 @@ pub(crate) type Session = session::Client<64, { 2 * SESSION_PUSHES }, 255, 1024>
 
 type Waiter<T> = oneshot::Sender<Result<T, Error>>;
 
+/// Frames handled per wake-up beyond the first, at most (see `Task::read_ahead`).
+const READ_AHEAD: usize = 64;
+
 /// A request from a [`Client`](super::Client) handle.
 pub(crate) enum Command {
     Join {
@@ -150,6 +153,10 @@ pub(crate) struct Task {
     connect_took: Option<std::time::Duration>,
     /// The time of the last session call, from which its events' delays count.
     last_call: fawkes_core::time::Instant,
+    /// Whether `last_call` is still now: true from the first clock read of a wake-up until
+    /// the task next waits (a burst's frames share one reading, at the clock's millisecond
+    /// resolution).
+    clock_fresh: bool,
     /// The timer of the next deadline, reset only when the deadline moves: a new timer per
     /// wake-up would register with the driver (a syscall to wake it) for every frame.
     timer: Pin<Box<tokio::time::Sleep>>,
@@ -179,6 +186,7 @@ impl Task {
             detail: None,
             connect_took: None,
             last_call: fawkes_core::time::Instant::ZERO,
+            clock_fresh: false,
             timer: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
             timer_at: None,
             stopped: false,
@@ -196,6 +204,7 @@ impl Task {
                 while !self.stopped {
                     self.step().await;
                     self.drain().await;
+                    self.read_ahead().await;
                 }
                 self.finish();
             },
@@ -206,11 +215,14 @@ impl Task {
 
     async fn step(&mut self) {
         self.arm_timer();
+        self.clock_fresh = false;
         let read = self.outbox.len() < self.config.event_buffer;
         let want_send = !self.outbox.is_empty();
+        // Biased, in this order: the handles' commands, the timer (a flood must never hold
+        // up a heartbeat), room for waiting events (backpressure first), then the link.
         let wake = tokio::select! {
+            biased;
             command = self.commands.recv() => Wake::Command(command),
-            got = link_next(&mut self.link, read) => Wake::Link(got),
             () = &mut self.timer, if self.timer_at.is_some() => Wake::Timer,
             permit = self.events.reserve(), if want_send => {
                 match permit {
@@ -223,6 +235,7 @@ impl Task {
                 }
                 Wake::Sent
             }
+            got = link_next(&mut self.link, read) => Wake::Link(got),
         };
         match wake {
             Wake::Command(Some(command)) => self.command(command).await,
@@ -233,13 +246,36 @@ impl Task {
             Wake::Link(LinkEvent::Attempt(result)) => self.attempt_done(result),
             Wake::Link(LinkEvent::Read(message)) => self.received(message),
             Wake::Timer => self.timeout(),
-            Wake::Sent => {}
+            Wake::Sent => self.send_waiting(),
+        }
+    }
+
+    /// Handles the frames already read (in tungstenite's buffer or the socket's) without
+    /// going back through the `select!`: one wake-up per burst, not per frame. Each frame is
+    /// drained like one from `step`, so events keep their order. A pending read registers
+    /// nothing that matters: the next `select!` polls the link again.
+    async fn read_ahead(&mut self) {
+        for _ in 0..READ_AHEAD {
+            if self.stopped || self.outbox.len() >= self.config.event_buffer {
+                return;
+            }
+            let Link::Up { ws, .. } = &mut self.link else {
+                return;
+            };
+            let Some(message) = futures_util::FutureExt::now_or_never(ws.next()) else {
+                return;
+            };
+            self.received(message);
+            self.drain().await;
         }
     }
 
     /// Now, for a session call.
     fn now(&mut self) -> fawkes_core::time::Instant {
-        self.last_call = self.clock.now();
+        if !self.clock_fresh {
+            self.last_call = self.clock.now();
+            self.clock_fresh = true;
+        }
         self.last_call
     }
 
@@ -262,9 +298,28 @@ impl Task {
         session.into_iter().chain(buffered).min()
     }
 
+    /// Hands `event` to the [`Events`](super::Events) at once when there is room and none
+    /// is waiting before it; otherwise it waits in order.
     fn emit(&mut self, event: Event) {
-        if !self.events.is_closed() {
+        if !self.outbox.is_empty() {
             self.outbox.push_back(event);
+            return;
+        }
+        match self.events.try_send(event) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => self.outbox.push_back(event),
+        }
+    }
+
+    /// Moves waiting events into the channel while it has room.
+    fn send_waiting(&mut self) {
+        while !self.outbox.is_empty() {
+            let Ok(permit) = self.events.try_reserve() else {
+                return;
+            };
+            if let Some(event) = self.outbox.pop_front() {
+                permit.send(event);
+            }
         }
     }
 
@@ -325,7 +380,9 @@ impl Task {
         };
         let id = *id;
         let limit = self.config.close_timeout;
-        let result = match tokio::time::timeout(limit, ws.send(message)).await {
+        let sent = tokio::time::timeout(limit, ws.send(message)).await;
+        self.clock_fresh = false;
+        let result = match sent {
             Ok(Ok(())) => return,
             Ok(Err(e)) => Failure {
                 reason: ws_error_reason(&e),
