@@ -5,8 +5,9 @@
 //! (`benches/support/results.rs` writes them); this module runs the benches with that
 //! variable set, then turns the lines into the table (`report.rs`) and the fan-out plot
 //! (`plot.rs`). One file per concern: `setup.rs` installs the peers, `results.rs` reads the
-//! lines.
+//! lines, `embedded.rs` reads the firmware's footprint from `cargo xtask firmware`.
 
+mod embedded;
 mod plot;
 mod report;
 mod results;
@@ -17,8 +18,11 @@ use std::process::Command;
 
 use crate::workspace_root;
 
-/// The parts, in the order a full run takes them (memory-hungry and long ones last).
-const PARTS: [&str; 5] = ["codec", "session", "client", "endpoint", "repeater"];
+/// The parts, in the order a full run takes them (memory-hungry and long ones last;
+/// `firmware` is `cargo xtask firmware`, its footprint read into the table).
+const PARTS: [&str; 6] = [
+    "codec", "session", "client", "endpoint", "repeater", "firmware",
+];
 
 /// What one `cargo xtask bench` invocation does.
 struct Options {
@@ -68,7 +72,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
     let peers = setup::install(&parts)?;
     for part in &parts {
-        run_part(part, &options, &results, &peers)?;
+        match *part {
+            "firmware" => embedded::run(&results)?,
+            bench => run_part(bench, &options, &results, &peers)?,
+        }
     }
 
     let records = results::read(&results)?;

@@ -60,7 +60,11 @@ fn draw(
         .x_desc("subscribers")
         .y_desc("deliveries per second")
         .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_label_formatter(&|y| match *y {
+            y if y >= 1e6 => format!("{:.0}M", y / 1e6),
+            y if y >= 1e3 => format!("{:.0}k", y / 1e3),
+            y => format!("{y:.0}"),
+        })
         .draw()?;
     for (i, (name, points)) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
