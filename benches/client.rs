@@ -15,6 +15,8 @@
 
 #[path = "support/results.rs"]
 mod results;
+#[path = "support/ws_frame.rs"]
+mod ws_frame;
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -37,22 +39,9 @@ fn push_text(join_ref: &Value) -> String {
     json!([join_ref, null, TOPIC, "b", {"n": 1, "body": "x".repeat(64)}]).to_string()
 }
 
-/// `frames` server text frames back to back (unmasked, as a server writes them).
+/// `frames` server text frames back to back.
 fn encoded_frames(text: &str, frames: usize) -> Vec<u8> {
-    let mut one = vec![0x81u8];
-    match text.len() {
-        n @ 0..=125 => one.push(n as u8),
-        n @ 126..=65535 => {
-            one.push(126);
-            one.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            one.push(127);
-            one.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    one.extend_from_slice(text.as_bytes());
-    one.repeat(frames)
+    ws_frame::server_text_frame(text).repeat(frames)
 }
 
 /// A reply to a client frame (its join or its `go` push), refs echoed; and its join ref.

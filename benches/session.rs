@@ -16,6 +16,8 @@
 
 #[path = "support/results.rs"]
 mod results;
+#[path = "support/ws_frame.rs"]
+mod ws_frame;
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -178,57 +180,30 @@ fn session(budget: Duration, with_peer: bool) {
 
 // ----- connection ------------------------------------------------------------------------
 
-/// A deterministic mask and key source.
-struct XorShift(u64);
+/// Masks and keys: the bench writes only its join, so any bytes do.
+struct Counter(u64);
 
-impl RngCore for XorShift {
+impl RngCore for Counter {
     fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
+        self.next_u64() as u32
     }
 
     fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.0
     }
 
     fn fill_bytes(&mut self, dst: &mut [u8]) {
-        for chunk in dst.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
+        dst.fill(self.next_u64() as u8);
     }
 }
 
-/// An unmasked server text frame.
-fn server_frame(text: &str) -> Vec<u8> {
-    let mut frame = vec![0x81u8];
-    match text.len() {
-        n @ 0..=125 => frame.push(n as u8),
-        n @ 126..=65535 => {
-            frame.push(126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(text.as_bytes());
-    frame
-}
-
-type Conn = Connection<XorShift, Vec<u8>, 8, 16>;
+type Conn = Connection<Counter, Vec<u8>, 8, 16>;
 
 /// A connection upgraded and joined to [`TOPIC`].
 fn joined_connection() -> Conn {
     let now = Instant::ZERO;
-    let mut conn = Conn::new(
-        Config::default(),
-        XorShift(0x9e37_79b9),
-        vec![0u8; 64 * 1024],
-    );
+    let mut conn = Conn::new(Config::default(), Counter(1), vec![0u8; 64 * 1024]);
     conn.connect(now);
     assert!(
         std::iter::from_fn(|| conn.poll_event()).any(|e| matches!(e, Event::Connect { .. })),
@@ -259,7 +234,7 @@ fn joined_connection() -> Conn {
     {}
     let reply = json!([JOIN_REF, JOIN_REF, TOPIC, "phx_reply", {"status": "ok", "response": {}}])
         .to_string();
-    let frame = server_frame(&reply);
+    let frame = ws_frame::server_text_frame(&reply);
     let mut input = frame.as_slice();
     while !input.is_empty() {
         conn.handle_input(now, &mut input).expect("join reply");
@@ -347,7 +322,7 @@ fn tungstenite_serde_json(stream: &[u8]) -> usize {
 }
 
 fn connection(budget: Duration, frames: usize) {
-    let frame = server_frame(&push_frame());
+    let frame = ws_frame::server_text_frame(&push_frame());
     let stream = frame.repeat(frames);
     let mut conn = joined_connection();
     assert_eq!(fawkes_connection(&mut conn, &stream), frames);

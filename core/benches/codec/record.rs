@@ -46,40 +46,33 @@ fn what(peer: &str) -> &'static str {
 pub(crate) fn record(measured: &[Measured], node: &HashMap<String, Times>) {
     for m in measured {
         let figure = format!("{} {} ({} B)", m.op, m.frame, m.bytes);
-        let ours = 1e9 / m.ours_ns;
-        results::row(&Row {
-            section: "Codec",
-            figure: &figure,
-            unit: "msg/s",
-            fawkes: ours,
-            better: Better::Higher,
-            peer: Peer {
-                name: m.peer,
-                what: what(m.peer),
-                value: Some(1e9 / m.theirs_ns),
-            },
-            goal: goal(m),
-            command: COMMAND,
-        });
+        let against = |name: &str, what: &str, peer_ns: f64| {
+            results::row(&Row {
+                section: "Codec",
+                figure: &figure,
+                unit: "msg/s",
+                fawkes: 1e9 / m.ours_ns,
+                better: Better::Higher,
+                peer: Peer {
+                    name,
+                    what,
+                    value: Some(1e9 / peer_ns),
+                },
+                goal: goal(m),
+                command: COMMAND,
+            });
+        };
+        against(m.peer, what(m.peer), m.theirs_ns);
         let js = node.get(m.frame).and_then(|t| match m.op {
             "decode" => t.decode_ns,
             _ => t.encode_ns,
         });
         if let Some(js_ns) = js {
-            results::row(&Row {
-                section: "Codec",
-                figure: &figure,
-                unit: "msg/s",
-                fawkes: ours,
-                better: Better::Higher,
-                peer: Peer {
-                    name: "phoenix.js",
-                    what: "phoenix.js 1.7.21 `Serializer.decode`/`encode` under node",
-                    value: Some(1e9 / js_ns),
-                },
-                goal: goal(m),
-                command: COMMAND,
-            });
+            against(
+                "phoenix.js",
+                "phoenix.js 1.7.21 `Serializer.decode`/`encode` under node",
+                js_ns,
+            );
         }
     }
 }

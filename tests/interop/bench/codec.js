@@ -11,6 +11,7 @@
 
 const fs = require("fs");
 const { Serializer } = require("phoenix");
+const { nsPerCall } = require("./timing");
 
 const [framesPath, msText] = process.argv.slice(2);
 if (!framesPath || !msText) {
@@ -19,7 +20,6 @@ if (!framesPath || !msText) {
 }
 const frames = JSON.parse(fs.readFileSync(framesPath, "utf8"));
 const budgetNs = Number(msText) * 1e6;
-const BATCHES = 15;
 let sink = 0;
 
 function arrayBuffer(hex) {
@@ -30,39 +30,16 @@ function arrayBuffer(hex) {
   return bytes.buffer;
 }
 
-// Median nanoseconds per call of `f` over BATCHES batches filling the budget.
-function time(f) {
-  let iters = 1;
-  for (;;) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iters; i++) f();
-    const ns = Number(process.hrtime.bigint() - t0);
-    if (ns > budgetNs / BATCHES / 4 || iters > 1 << 30) {
-      iters = Math.max(1, Math.round((iters * budgetNs) / BATCHES / Math.max(ns, 1)));
-      break;
-    }
-    iters *= 2;
-  }
-  const samples = [];
-  for (let b = 0; b < BATCHES; b++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iters; i++) f();
-    samples.push(Number(process.hrtime.bigint() - t0) / iters);
-  }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)];
-}
-
 const out = {};
 for (const frame of frames) {
   const raw = frame.text !== undefined ? frame.text : arrayBuffer(frame.binary_hex);
   const result = {};
   if (frame.decode) {
-    result.decode_ns = time(() =>
+    const decode = () =>
       Serializer.decode(raw, (msg) => {
         sink += msg.topic.length + msg.event.length;
-      }),
-    );
+      });
+    result.decode_ns = nsPerCall(decode, budgetNs);
   }
   if (frame.encode && frame.text !== undefined) {
     let msg;
@@ -73,11 +50,11 @@ for (const frame of frames) {
         process.exit(1);
       }
     });
-    result.encode_ns = time(() =>
+    const encode = () =>
       Serializer.encode(msg, (encoded) => {
         sink += encoded.length;
-      }),
-    );
+      });
+    result.encode_ns = nsPerCall(encode, budgetNs);
   }
   out[frame.name] = result;
 }

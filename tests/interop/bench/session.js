@@ -10,6 +10,7 @@
 
 const { Socket } = require("phoenix");
 const WebSocket = require("ws");
+const { nsPerCall } = require("./timing");
 
 const [topic, joinRef, event, frame, msText] = process.argv.slice(2);
 if (!frame || !msText) {
@@ -17,7 +18,6 @@ if (!frame || !msText) {
   process.exit(2);
 }
 const budgetNs = Number(msText) * 1e6;
-const BATCHES = 15;
 
 // A socket that is never connected, and a channel marked joined under JOIN_REF, as
 // phoenix.js leaves it after its join reply.
@@ -36,24 +36,7 @@ if (seen !== 1) {
   process.exit(1);
 }
 
-let iters = 1;
-for (;;) {
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < iters; i++) socket.onConnMessage(message);
-  const ns = Number(process.hrtime.bigint() - t0);
-  if (ns > budgetNs / BATCHES / 4 || iters > 1 << 30) {
-    iters = Math.max(1, Math.round((iters * budgetNs) / BATCHES / Math.max(ns, 1)));
-    break;
-  }
-  iters *= 2;
-}
-const samples = [];
-for (let b = 0; b < BATCHES; b++) {
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < iters; i++) socket.onConnMessage(message);
-  samples.push(Number(process.hrtime.bigint() - t0) / iters);
-}
-samples.sort((a, b) => a - b);
+const ns = nsPerCall(() => socket.onConnMessage(message), budgetNs);
 process.stdout.write(
-  JSON.stringify({ ns_per_frame: samples[Math.floor(samples.length / 2)], seen }) + "\n",
+  JSON.stringify({ ns_per_frame: ns, seen }) + "\n",
 );
