@@ -1,7 +1,9 @@
 //! The client bench (`cargo xtask bench client`): messages per second received from a
 //! flooding endpoint by `fawkes::client` against two peers on the same flood in the same
 //! run: the `phoenix_channels_client` crate (`benches/peers`, built by xtask, its path in
-//! `FAWKES_PEER_CLIENT`) and phoenix.js under node (`tests/interop/bench/client.js`).
+//! `FAWKES_PEER_CLIENT`) and phoenix.js under node (`tests/interop/bench/client.js`); and
+//! against the limit of the stack both Rust clients stand on, a tokio-tungstenite reader
+//! that only counts frames.
 //!
 //! The flood server runs in this process: it accepts a WebSocket, answers the client's join
 //! and its `go` push, then writes pre-encoded channel pushes as fast as the socket takes
@@ -119,6 +121,35 @@ async fn fawkes_client(url: String, count: usize) {
     println!("{}", json!({"messages": count, "seconds": seconds}));
 }
 
+/// The limit of the same stack (in its own process): a tokio-tungstenite reader that
+/// writes a hand-made join and `go`, then counts text frames without looking into them.
+async fn raw_client(url: String, count: usize) {
+    let addr = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .expect("ws://ADDR/...")
+        .to_owned();
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("{url}?vsn=2.0.0"), tcp)
+        .await
+        .expect("upgrade");
+    for (n, event) in [(1, "phx_join"), (2, "go")] {
+        let frame = json!(["1", n.to_string(), TOPIC, event, {}]).to_string();
+        ws.send(Message::text(frame)).await.expect("send");
+        ws.next().await.expect("open").expect("the reply");
+    }
+    let (mut seen, mut first, mut last) = (0, None, Instant::now());
+    while seen < count {
+        if let Message::Text(_) = ws.next().await.expect("open").expect("frame") {
+            seen += 1;
+            last = Instant::now();
+            first.get_or_insert(last);
+        }
+    }
+    let seconds = first.map_or(0.0, |f| (last - f).as_secs_f64());
+    println!("{}", json!({"messages": count, "seconds": seconds}));
+}
+
 /// A client of the bench: how to start it.
 struct Side {
     name: &'static str,
@@ -157,6 +188,12 @@ fn sides(smoke: bool) -> Vec<Side> {
         program: this.display().to_string(),
         args: vec!["--fawkes-client".into()],
     }];
+    sides.push(Side {
+        name: "raw tokio-tungstenite",
+        what: "a tokio-tungstenite reader counting frames, no protocol work: the limit of the same stack",
+        program: this.display().to_string(),
+        args: vec!["--raw-client".into()],
+    });
     if smoke {
         return sides;
     }
@@ -187,14 +224,21 @@ fn sides(smoke: bool) -> Vec<Side> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--fawkes-client") {
+    for mode in ["--fawkes-client", "--raw-client"] {
+        let Some(i) = args.iter().position(|a| a == mode) else {
+            continue;
+        };
         let url = args.get(i + 1).expect("URL").clone();
         let count = args.get(i + 3).and_then(|c| c.parse().ok()).expect("COUNT");
-        tokio::runtime::Builder::new_multi_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .expect("runtime")
-            .block_on(fawkes_client(url, count));
+            .expect("runtime");
+        if mode == "--raw-client" {
+            runtime.block_on(raw_client(url, count));
+        } else {
+            runtime.block_on(fawkes_client(url, count));
+        }
         return;
     }
     let smoke = !args.iter().any(|a| a == "--bench");
