@@ -45,7 +45,8 @@ fn print_help() {
          \x20             every figure against its peer in the same run (codec, session, client,\n\
          \x20             endpoint, repeater, firmware), written to BENCHMARKS.md and\n\
          \x20             benches/fanout.svg; --quick (a short smoke) or one PART writes\n\
-         \x20             target/bench/ instead\n\
+         \x20             target/bench/ instead; --render rewrites them from the last run's\n\
+         \x20             target/bench/results.jsonl without measuring\n\
          firmware      build examples/firmware, boot it in QEMU (mps2-an386) against `fawkes serve`\n\
          \x20             through the serial bridge, check what it prints, print its footprint\n\
          fuzz [--seconds N] [TARGET]\n\

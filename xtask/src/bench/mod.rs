@@ -27,6 +27,8 @@ const PARTS: [&str; 6] = [
 /// What one `cargo xtask bench` invocation does.
 struct Options {
     quick: bool,
+    /// Measure nothing: rewrite the table and plot from the last run's results.
+    render: bool,
     /// `None`: every part.
     only: Option<String>,
     /// Arguments passed on to the one part's bench binary.
@@ -36,52 +38,48 @@ struct Options {
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         quick: false,
+        render: false,
         only: None,
         extra: Vec::new(),
     };
     for arg in args {
         match arg.as_str() {
             "--quick" => options.quick = true,
+            "--render" => options.render = true,
             part if options.only.is_none() && PARTS.contains(&part) => {
                 options.only = Some(part.to_owned());
             }
             other if options.only.is_some() => options.extra.push(other.to_owned()),
-            other => {
-                return Err(format!(
-                    "bench: unknown part or option `{other}`; parts: {}, option: --quick",
-                    PARTS.join(", ")
-                ))
-            }
+            other => return Err(format!(
+                "bench: unknown part or option `{other}`; parts: {}, options: --quick, --render",
+                PARTS.join(", ")
+            )),
         }
     }
     Ok(options)
 }
 
-/// `cargo xtask bench [--quick] [PART [ARGS]]`.
+/// `cargo xtask bench [--quick] [PART [ARGS]]`, or `cargo xtask bench --render`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     let root = workspace_root();
     let out_dir = root.join("target").join("bench");
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let results = out_dir.join("results.jsonl");
-    let _ = std::fs::remove_file(&results);
 
-    let parts: Vec<&str> = match &options.only {
-        Some(part) => vec![part.as_str()],
-        None => PARTS.to_vec(),
-    };
-    let peers = setup::install(&parts)?;
-    for part in &parts {
-        match *part {
-            "firmware" => embedded::run(&results)?,
-            bench => run_part(bench, &options, &results, &peers)?,
-        }
+    if !options.render {
+        measure(&options, &results)?;
     }
-
     let records = results::read(&results)?;
+    let kind = records.run.ok_or_else(|| {
+        format!(
+            "{}: no results of a run to render; run `cargo xtask bench` first",
+            results.display()
+        )
+    })?;
     // A full run regenerates the committed file; a quick or partial run writes beside the
     // results, so a smoke never overwrites the committed figures.
-    let (markdown, svg, svg_link) = if options.quick || options.only.is_some() {
+    let (markdown, svg, svg_link) = if kind.quick || kind.partial {
         (
             out_dir.join("BENCHMARKS.md"),
             out_dir.join("fanout.svg"),
@@ -96,7 +94,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
     plot::fanout(&records, &svg)?;
     let run = report::RunInfo {
-        quick: options.quick,
+        quick: kind.quick,
         plot_link: svg_link,
         machine: machine(),
     };
@@ -107,6 +105,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         markdown.display(),
         svg.display()
     );
+    Ok(())
+}
+
+/// Runs the parts, their figures into a fresh `results` file.
+fn measure(options: &Options, results: &Path) -> Result<(), String> {
+    let parts: Vec<&str> = match &options.only {
+        Some(part) => vec![part.as_str()],
+        None => PARTS.to_vec(),
+    };
+    results::start(results, options.quick, options.only.is_some())?;
+    let peers = setup::install(&parts)?;
+    for part in &parts {
+        match *part {
+            "firmware" => embedded::run(results)?,
+            bench => run_part(bench, options, results, &peers)?,
+        }
+    }
     Ok(())
 }
 

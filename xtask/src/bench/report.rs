@@ -157,9 +157,10 @@ fn shortfall(row: &Row) -> Option<String> {
     if let (Some(goal), Some(ratio)) = (row.goal_ratio, row.ratio()) {
         if ratio < goal {
             return Some(format!(
-                "{} ({}): {ratio:.2}x against a goal of {goal}x, {:.0}% short",
+                "{} ({}), against {}: {ratio:.2}x for a goal of {goal}x, {:.0}% short",
                 row.figure,
                 row.section,
+                row.peer,
                 100.0 * (1.0 - ratio / goal)
             ));
         }
@@ -167,7 +168,7 @@ fn shortfall(row: &Row) -> Option<String> {
     if let Some(limit) = row.goal_at_most {
         if row.fawkes > limit {
             return Some(format!(
-                "{} ({}): {} against a limit of {}, {:.0}% over",
+                "{} ({}): {} for a limit of {}, {:.0}% over",
                 row.figure,
                 row.section,
                 quantity(row.fawkes, &row.unit),

@@ -39,10 +39,25 @@ pub(super) struct Point {
     pub(super) y: f64,
 }
 
+/// What kind of run recorded the figures (the file's first line).
+#[derive(Clone, Copy)]
+pub(super) struct RunKind {
+    pub(super) quick: bool,
+    /// Only some parts ran.
+    pub(super) partial: bool,
+}
+
 /// Everything one run recorded.
 pub(super) struct Records {
+    pub(super) run: Option<RunKind>,
     pub(super) rows: Vec<Row>,
     pub(super) points: Vec<Point>,
+}
+
+/// Starts a fresh results file with the run's kind.
+pub(super) fn start(path: &Path, quick: bool, partial: bool) -> Result<(), String> {
+    let line = serde_json::json!({"kind": "run", "quick": quick, "partial": partial});
+    std::fs::write(path, format!("{line}\n")).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Reads the results file (missing: nothing was recorded).
@@ -53,6 +68,7 @@ pub(super) fn read(path: &Path) -> Result<Records, String> {
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     let mut records = Records {
+        run: None,
         rows: Vec::new(),
         points: Vec::new(),
     };
@@ -70,6 +86,12 @@ pub(super) fn read(path: &Path) -> Result<Records, String> {
                     at()
                 )
             })?),
+            Some("run") => {
+                records.run = Some(RunKind {
+                    quick: value["quick"].as_bool().unwrap_or(true),
+                    partial: value["partial"].as_bool().unwrap_or(true),
+                })
+            }
             Some("point") => records.points.push(Point {
                 series: string(&value["series"]).ok_or_else(|| format!("{}: series", at()))?,
                 x: value["x"].as_f64().ok_or_else(|| format!("{}: x", at()))?,
