@@ -50,10 +50,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 options.only = Some(part.to_owned());
             }
             other if options.only.is_some() => options.extra.push(other.to_owned()),
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "bench: unknown part or option `{other}`; parts: {}, options: --quick, --render",
                 PARTS.join(", ")
-            )),
+            ))
+            }
         }
     }
     Ok(options)
