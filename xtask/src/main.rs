@@ -4,6 +4,7 @@
 //! exactly it. It installs what it needs (the embedded target, rustfmt, clippy), so a fresh
 //! machine needs nothing but rustup.
 
+mod bus;
 mod firmware;
 
 use std::env;
@@ -137,6 +138,7 @@ fn test() -> Result<(), String> {
         ],
     )?;
     install_interop_packages()?;
+    bus::install_redis()?;
     run("tests", "cargo", &["test", "--workspace", "--all-targets"])?;
     run("doc tests", "cargo", &["test", "--workspace", "--doc"])?;
     for features in [

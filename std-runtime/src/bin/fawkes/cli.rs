@@ -110,6 +110,12 @@ pub(crate) struct ServeArgs {
     /// Where to listen.
     #[command(flatten)]
     pub(crate) listen: ListenArgs,
+
+    /// A Redis server shared by several `fawkes serve` nodes (`redis://host:6379/`): a
+    /// broadcast on any node reaches the subscribers of every node. Without it, broadcasts
+    /// stay in this process.
+    #[arg(long, value_name = "URL", env = "FAWKES_BUS", hide_env_values = true)]
+    pub(crate) bus: Option<String>,
 }
 
 /// `fawkes repeat`.

@@ -53,6 +53,7 @@ pub(crate) struct File {
 struct ServeFile {
     listen: Option<SocketAddr>,
     local_token: Option<Secret>,
+    bus: Option<String>,
 }
 
 /// `[repeat]`.
@@ -210,6 +211,7 @@ impl File {
     pub(crate) fn serve(self, mut args: ServeArgs) -> ServeArgs {
         args.listen.listen = args.listen.listen.or(self.serve.listen);
         args.listen.local_token = args.listen.local_token.take().or(self.serve.local_token);
+        args.bus = args.bus.take().or(self.serve.bus);
         args
     }
 
