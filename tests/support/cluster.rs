@@ -38,8 +38,13 @@ pub(crate) struct Node {
 
 /// Starts `fawkes serve --listen 127.0.0.1:0` with `args` and waits for its address.
 pub(crate) async fn serve(args: &[&str]) -> Node {
+    fawkes("serve", args).await
+}
+
+/// Starts `fawkes COMMAND --listen 127.0.0.1:0` with `args` and waits for its address.
+pub(crate) async fn fawkes(command: &str, args: &[&str]) -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fawkes"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([command, "--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
         .kill_on_drop(true)

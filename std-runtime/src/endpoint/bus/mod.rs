@@ -23,6 +23,7 @@
 //! and it reconnects with backoff and subscribes again.
 
 mod envelope;
+mod lease;
 mod metrics;
 mod redis;
 
@@ -37,6 +38,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use super::pubsub::{Broadcast, BroadcastError, Dispatcher, PubSub};
 
 pub use envelope::EnvelopeError;
+pub use lease::{Gated, Lease, LeaseHandle, LeaseState, DEFAULT_TTL};
 use metrics::BusMetrics;
 
 /// The default channel prefix: topic `room:1` is published on `fawkes:room:1`.

@@ -1,0 +1,109 @@
+//! Highly available repeaters (issue 14): two `fawkes repeat --bus` for one upstream share a
+//! Redis relay lease; exactly one relays, and the other takes over when it is killed.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+use cluster::{fawkes, fawkes_client, messages, metric, serve, until, url};
+use fawkes::endpoint::Endpoint;
+use redis_server::RedisServer;
+use serde_json::json;
+
+const TOPIC: &str = "rooms:ha";
+
+fn numbers(received: &[(String, String)]) -> Vec<u64> {
+    received
+        .iter()
+        .map(|(_, payload)| {
+            let v: serde_json::Value = serde_json::from_str(payload).expect("JSON");
+            v["n"].as_u64().expect("n")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_repeater_takes_over_when_the_active_one_dies() {
+    let redis = RedisServer::start();
+    let upstream = Endpoint::bind("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("upstream");
+    let upstream_url = url(upstream.local_addr());
+    let args = [
+        "--upstream",
+        &upstream_url,
+        "--topic",
+        TOPIC,
+        "--bus",
+        &redis.url(),
+        "--lease-ttl",
+        "1s",
+    ];
+    let mut repeaters = vec![fawkes("repeat", &args).await, fawkes("repeat", &args).await];
+    // A plain endpoint node on the same bus: its subscribers get the relay too.
+    let plain = serve(&["--bus", &redis.url()]).await;
+    let mut clients = Vec::new();
+    for addr in [repeaters[0].addr, repeaters[1].addr, plain.addr] {
+        clients.push(fawkes_client(addr, TOPIC).await);
+    }
+    until("both repeaters joined upstream", || async {
+        upstream.subscribers(TOPIC) == 2
+    })
+    .await;
+    until("every node subscribed on the bus", || async {
+        redis.subscribers(&format!("fawkes:{TOPIC}")) == 3
+    })
+    .await;
+    until("exactly one repeater holds the lease", || async {
+        metric(repeaters[0].addr, "fawkes_lease_active").await
+            + metric(repeaters[1].addr, "fawkes_lease_active").await
+            == 1
+    })
+    .await;
+
+    for n in 0..5 {
+        upstream
+            .broadcast(TOPIC, "tick", json!({ "n": n }))
+            .expect("broadcast");
+    }
+    for (i, (_, events)) in clients.iter_mut().enumerate() {
+        assert_eq!(
+            numbers(&messages(events, 5).await),
+            [0, 1, 2, 3, 4],
+            "node {i}"
+        );
+    }
+
+    // The active one dies; the standby takes over within the lease time.
+    let active = if metric(repeaters[0].addr, "fawkes_lease_active").await == 1 {
+        0
+    } else {
+        1
+    };
+    let mut dead = repeaters.remove(active);
+    dead.child.kill().await.expect("kill");
+    clients.remove(active);
+    let survivor = repeaters[0].addr;
+    until("the standby to take over", || async {
+        metric(survivor, "fawkes_lease_active").await == 1
+    })
+    .await;
+    assert_eq!(metric(survivor, "fawkes_lease_takeovers_total").await, 1);
+    let gap = metric(survivor, "fawkes_lease_last_gap_milliseconds").await;
+    assert!(gap > 0 && gap < 5_000, "the reported gap: {gap} ms");
+
+    for n in 5..10 {
+        upstream
+            .broadcast(TOPIC, "tick", json!({ "n": n }))
+            .expect("broadcast");
+    }
+    for (i, (_, events)) in clients.iter_mut().enumerate() {
+        assert_eq!(
+            numbers(&messages(events, 5).await),
+            [5, 6, 7, 8, 9],
+            "node {i}"
+        );
+    }
+    assert!(metric(survivor, "fawkes_lease_standby_dropped_total").await >= 5);
+}
