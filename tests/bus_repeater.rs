@@ -23,6 +23,27 @@ fn numbers(received: &[(String, String)]) -> Vec<u64> {
         .collect()
 }
 
+/// The upstream broadcasts `range`; every client gets exactly it, in order.
+async fn relay_and_check(
+    upstream: &Endpoint,
+    clients: &mut [(fawkes::client::Client, fawkes::client::Events)],
+    range: std::ops::Range<u64>,
+) {
+    for n in range.clone() {
+        upstream
+            .broadcast(TOPIC, "tick", json!({ "n": n }))
+            .expect("broadcast");
+    }
+    let want: Vec<u64> = range.collect();
+    for (i, (_, events)) in clients.iter_mut().enumerate() {
+        assert_eq!(
+            numbers(&messages(events, want.len()).await),
+            want,
+            "node {i}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_repeater_takes_over_when_the_active_one_dies() {
     let redis = RedisServer::start();
@@ -62,18 +83,7 @@ async fn the_standby_repeater_takes_over_when_the_active_one_dies() {
     })
     .await;
 
-    for n in 0..5 {
-        upstream
-            .broadcast(TOPIC, "tick", json!({ "n": n }))
-            .expect("broadcast");
-    }
-    for (i, (_, events)) in clients.iter_mut().enumerate() {
-        assert_eq!(
-            numbers(&messages(events, 5).await),
-            [0, 1, 2, 3, 4],
-            "node {i}"
-        );
-    }
+    relay_and_check(&upstream, &mut clients, 0..5).await;
 
     // The active one dies; the standby takes over within the lease time.
     let active = if metric(repeaters[0].addr, "fawkes_lease_active").await == 1 {
@@ -93,17 +103,6 @@ async fn the_standby_repeater_takes_over_when_the_active_one_dies() {
     let gap = metric(survivor, "fawkes_lease_last_gap_milliseconds").await;
     assert!(gap > 0 && gap < 5_000, "the reported gap: {gap} ms");
 
-    for n in 5..10 {
-        upstream
-            .broadcast(TOPIC, "tick", json!({ "n": n }))
-            .expect("broadcast");
-    }
-    for (i, (_, events)) in clients.iter_mut().enumerate() {
-        assert_eq!(
-            numbers(&messages(events, 5).await),
-            [5, 6, 7, 8, 9],
-            "node {i}"
-        );
-    }
+    relay_and_check(&upstream, &mut clients, 5..10).await;
     assert!(metric(survivor, "fawkes_lease_standby_dropped_total").await >= 5);
 }

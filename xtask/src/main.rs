@@ -4,6 +4,7 @@
 //! exactly it. It installs what it needs (the embedded target, rustfmt, clippy), so a fresh
 //! machine needs nothing but rustup.
 
+mod apt;
 mod bus;
 mod firmware;
 
