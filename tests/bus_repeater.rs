@@ -106,3 +106,39 @@ async fn the_standby_repeater_takes_over_when_the_active_one_dies() {
     relay_and_check(&upstream, &mut clients, 5..10).await;
     assert!(metric(survivor, "fawkes_lease_standby_dropped_total").await >= 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_has_one_holder_passes_on_and_is_given_up_without_redis() {
+    use fawkes::endpoint::bus::{Lease, LeaseState};
+    let mut redis = RedisServer::start();
+    let ttl = std::time::Duration::from_millis(600);
+    let leases: Vec<Lease> = (0..2)
+        .map(|_| {
+            Lease::new(&redis.url(), "test:lease")
+                .expect("lease")
+                .ttl(ttl)
+        })
+        .collect();
+    let mut running: Vec<_> = leases.iter().map(|l| Some(l.start())).collect();
+    let holders = || {
+        leases
+            .iter()
+            .filter(|l| l.state() == LeaseState::Active)
+            .count()
+    };
+    until("one holder", || async { holders() == 1 }).await;
+    let holder = usize::from(leases[1].state() == LeaseState::Active);
+    let other = &leases[1 - holder];
+    // The holder stops renewing; the lease passes on once it expires.
+    running[holder] = None;
+    until("the other takes over", || async {
+        other.state() == LeaseState::Active
+    })
+    .await;
+    assert_eq!(holders(), 1);
+    redis.stop();
+    until("the holder gives the lease up without Redis", || async {
+        other.state() == LeaseState::Standby
+    })
+    .await;
+}

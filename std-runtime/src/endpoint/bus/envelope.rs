@@ -76,7 +76,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(u64, Broadcast), EnvelopeError> {
     let topic = text(take_sized(&mut rest)?)?;
     let event = text(take_sized(&mut rest)?)?;
     let payload = match kind {
-        [JSON] => Payload::Json(text(rest)?.into()),
+        // Checked here, once per node: in-process subscriptions get it as it is.
+        [JSON] => Payload::raw_json(text(rest)?).map_err(|_| EnvelopeError::Malformed)?,
         [BINARY] => Payload::Binary(Bytes::copy_from_slice(rest)),
         _ => return Err(EnvelopeError::Malformed),
     };
@@ -162,6 +163,15 @@ mod tests {
             *last = 0xff;
         }
         assert_eq!(decode(&bad_utf8), Err(EnvelopeError::Malformed));
+        let mut not_json = encode(1, &broadcast(Payload::raw_json("[1]").expect("JSON")))
+            .expect("encode")
+            .to_vec();
+        not_json.pop();
+        assert_eq!(
+            decode(&not_json),
+            Err(EnvelopeError::Malformed),
+            "`[1` is not JSON"
+        );
         let long = Broadcast {
             topic: "t".repeat(70_000),
             ..broadcast(Payload::binary(vec![]))

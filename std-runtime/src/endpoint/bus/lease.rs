@@ -8,7 +8,7 @@
 //! holder publishes; while its bus is unreachable every node relays to its own subscribers.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -53,6 +53,11 @@ pub struct Lease {
     node: String,
     ttl: Duration,
     active: Arc<AtomicBool>,
+    /// Milliseconds after `base` past which this node no longer counts itself the holder
+    /// unless it renewed: 2/3 of the TTL after a renewal began, so it stops relaying before
+    /// Redis can give the lease to another node.
+    deadline: Arc<AtomicU64>,
+    base: Instant,
     counters: Arc<Counters>,
     address: String,
 }
@@ -84,6 +89,8 @@ impl Lease {
             node: format!("{}-{:016x}", std::process::id(), random_id()),
             ttl: DEFAULT_TTL,
             active: Arc::new(AtomicBool::new(false)),
+            deadline: Arc::new(AtomicU64::new(0)),
+            base: Instant::now(),
             counters: Arc::new(Counters::default()),
             address: redact(url),
         })
@@ -103,7 +110,8 @@ impl Lease {
 
     /// Active or standby, now.
     pub fn state(&self) -> LeaseState {
-        if self.active.load(Ordering::Relaxed) {
+        let in_time = self.millis() < self.deadline.load(Ordering::Relaxed);
+        if self.active.load(Ordering::Relaxed) && in_time {
             LeaseState::Active
         } else {
             LeaseState::Standby
@@ -147,6 +155,10 @@ impl Lease {
             "Broadcasts not relayed because another node holds the lease",
             c.standby_dropped.clone(),
         );
+    }
+
+    fn millis(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn set_active(&self, active: bool) {
@@ -228,7 +240,9 @@ impl Lease {
         let every = self.ttl / 3;
         let mut conn: Option<MultiplexedConnection> = None;
         let mut last_renewal = Instant::now();
+        let hold = u64::try_from((self.ttl * 2 / 3).as_millis()).unwrap_or(u64::MAX);
         loop {
+            let round_start = self.millis();
             if conn.is_none() {
                 conn = tokio::time::timeout(every, self.client.get_multiplexed_async_connection())
                     .await
@@ -251,6 +265,8 @@ impl Lease {
                 Ok(ours) => {
                     if ours {
                         last_renewal = Instant::now();
+                        self.deadline
+                            .store(round_start.saturating_add(hold), Ordering::Relaxed);
                     }
                     self.set_active(ours);
                 }
