@@ -4,6 +4,8 @@
 //! exactly it. It installs what it needs (the embedded target, rustfmt, clippy), so a fresh
 //! machine needs nothing but rustup.
 
+mod apt;
+mod bus;
 mod firmware;
 
 use std::env;
@@ -42,7 +44,8 @@ fn print_help() {
          \x20             smoke of every fuzz target ({SKIP_SMOKE_VAR}=1 skips the smoke)\n\
          bench [ARGS]  criterion benches (FAWKES_BENCH_QUICK=1 for a short smoke run), then the\n\
          \x20             endpoint's fan-out and memory figures, then the repeater's relay against a\n\
-         \x20             direct subscriber; `bench endpoint` or `bench repeater` runs only one\n\
+         \x20             direct subscriber, then 1 node against 2 and 3 on a Redis bus; `bench\n\
+         \x20             endpoint`, `bench repeater` or `bench bus` runs only one\n\
          firmware      build examples/firmware, boot it in QEMU (mps2-an386) against `fawkes serve`\n\
          \x20             through the serial bridge, check what it prints, print its footprint\n\
          fuzz [--seconds N] [TARGET]\n\
@@ -137,6 +140,7 @@ fn test() -> Result<(), String> {
         ],
     )?;
     install_interop_packages()?;
+    bus::install_redis()?;
     run("tests", "cargo", &["test", "--workspace", "--all-targets"])?;
     run("doc tests", "cargo", &["test", "--workspace", "--doc"])?;
     for features in [
@@ -197,7 +201,7 @@ fn bench(extra: &[String]) -> Result<(), String> {
     let only = extra
         .first()
         .map(String::as_str)
-        .filter(|part| ["endpoint", "repeater"].contains(part));
+        .filter(|part| ["endpoint", "repeater", "bus"].contains(part));
     if only.is_none() {
         let mut args = vec!["bench", "-p", "fawkes-core"];
         args.extend(extra.iter().map(String::as_str));
@@ -213,6 +217,15 @@ fn bench(extra: &[String]) -> Result<(), String> {
     if only.is_none_or(|part| part == "repeater") {
         let args = ["bench", "-p", "fawkes", "--bench", "repeater", "--"];
         run("repeater benchmark (relay against direct)", "cargo", &args)?;
+    }
+    if only.is_none_or(|part| part == "bus") {
+        bus::install_redis()?;
+        let args = ["bench", "-p", "fawkes", "--bench", "bus", "--"];
+        run(
+            "bus benchmark (1 node against 2 and 3 on Redis)",
+            "cargo",
+            &args,
+        )?;
     }
     Ok(())
 }

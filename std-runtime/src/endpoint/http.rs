@@ -86,8 +86,14 @@ fn route(req: Request<Incoming>, peer: SocketAddr, inner: &Arc<Inner>) -> Respon
         return upgrade(req, peer, inner);
     }
     match (req.method(), req.uri().path()) {
+        // A degraded bus stays 200: local delivery works, and a load balancer must not
+        // take every node out at once because the bus they share went down.
         (&Method::GET, "/health") => {
-            text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())
+            let body = match inner.broadcaster.adapter.degraded() {
+                None => "ok\n".into(),
+                Some(why) => format!("degraded: {why}\n"),
+            };
+            text(StatusCode::OK, "text/plain; charset=utf-8", body)
         }
         (&Method::GET, "/metrics") => text(
             StatusCode::OK,
