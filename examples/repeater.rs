@@ -13,11 +13,11 @@
 use fawkes::client::{self, Client, Handler, Message, Payload};
 use fawkes::endpoint::{Broadcaster, Endpoint};
 
-const TOPIC: &str = "rooms:lobby";
+pub(crate) const TOPIC: &str = "rooms:lobby";
 
 /// Re-broadcasts messages from another service into this service's endpoint.
-struct RepeaterClient {
-    endpoint: Broadcaster,
+pub(crate) struct RepeaterClient {
+    pub(crate) endpoint: Broadcaster,
 }
 
 impl Handler for RepeaterClient {

@@ -83,41 +83,11 @@ pub(crate) fn firmware() -> Result<(), String> {
 
 /// qemu-system-arm from Debian's packages when it is missing.
 fn install_qemu() -> Result<(), String> {
-    let found = || {
-        Command::new("qemu-system-arm")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if found() {
-        return Ok(());
-    }
-    let has_apt = Command::new("apt-get")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_apt {
-        return Err(
-            "`qemu-system-arm` not found, and no apt-get to install it: install QEMU \
-                    7.2+ for Arm (Debian/Ubuntu package `qemu-system-arm`)"
-                .into(),
-        );
-    }
-    let install = [
-        "install",
-        "-y",
-        "--no-install-recommends",
+    crate::apt::ensure(
         "qemu-system-arm",
-    ];
-    if crate::run("install QEMU", "apt-get", &install).is_err() {
-        crate::run("update the package lists", "apt-get", &["update"])?;
-        crate::run("install QEMU", "apt-get", &install)?;
-    }
-    if found() {
-        Ok(())
-    } else {
-        Err("`qemu-system-arm` still not found after installing qemu-system-arm".into())
-    }
+        "qemu-system-arm",
+        "`cargo xtask firmware` needs QEMU 7.2+ for Arm",
+    )
 }
 
 /// Checks and builds the firmware from its own directory, so its `.cargo/config.toml`

@@ -4,7 +4,9 @@
 //! exactly it. It installs what it needs (the embedded target, rustfmt, clippy), so a fresh
 //! machine needs nothing but rustup.
 
+mod apt;
 mod bench;
+mod bus;
 mod firmware;
 
 use std::env;
@@ -43,7 +45,7 @@ fn print_help() {
          \x20             smoke of every fuzz target ({SKIP_SMOKE_VAR}=1 skips the smoke)\n\
          bench [--quick] [PART [ARGS]]\n\
          \x20             every figure against its peer in the same run (codec, session, client,\n\
-         \x20             endpoint, repeater, firmware), written to BENCHMARKS.md and\n\
+         \x20             endpoint, repeater, bus, firmware), written to BENCHMARKS.md and\n\
          \x20             benches/fanout.svg; --quick (a short smoke) or one PART writes\n\
          \x20             target/bench/ instead; --render rewrites them from the last run's\n\
          \x20             target/bench/results.jsonl without measuring\n\
@@ -141,6 +143,7 @@ fn test() -> Result<(), String> {
         ],
     )?;
     install_interop_packages()?;
+    bus::install_redis()?;
     run("tests", "cargo", &["test", "--workspace", "--all-targets"])?;
     run("doc tests", "cargo", &["test", "--workspace", "--doc"])?;
     for features in [

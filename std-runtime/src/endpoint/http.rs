@@ -25,6 +25,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::api;
 use super::connection::Connection;
 use super::hooks::ConnectRequest;
+use super::shutdown::Guard;
 use super::socket::Sock;
 use super::{queue, ConnectionId, Inner};
 use crate::clock::Clock;
@@ -86,8 +87,14 @@ fn route(req: Request<Incoming>, peer: SocketAddr, inner: &Arc<Inner>) -> Respon
         return upgrade(req, peer, inner);
     }
     match (req.method(), req.uri().path()) {
+        // A degraded bus stays 200: local delivery works, and a load balancer must not
+        // take every node out at once because the bus they share went down.
         (&Method::GET, "/health") => {
-            text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())
+            let body = match inner.broadcaster.adapter.degraded() {
+                None => "ok\n".into(),
+                Some(why) => format!("degraded: {why}\n"),
+            };
+            text(StatusCode::OK, "text/plain; charset=utf-8", body)
         }
         (&Method::GET, "/metrics") => text(
             StatusCode::OK,
@@ -182,9 +189,12 @@ fn upgrade(mut req: Request<Incoming>, peer: SocketAddr, inner: &Arc<Inner>) -> 
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     let inner_task = inner.clone();
+    // Taken now, not in the task: the HTTP side's guard goes with the upgrade, and a
+    // shutdown between the two must still wait for this connection's close frame.
+    let guard = inner.shutdown.guard();
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => start(TokioIo::new(upgraded), vsn, connection, inner_task).await,
+            Ok(upgraded) => start(TokioIo::new(upgraded), vsn, connection, inner_task, guard).await,
             Err(e) => tracing::debug!(%peer, error = %e, "upgrade failed"),
         }
     });
@@ -217,11 +227,10 @@ pub(crate) fn ws_config(inner: &Inner) -> WebSocketConfig {
 }
 
 /// Runs an upgraded connection.
-pub(crate) async fn start<S>(io: S, vsn: Vsn, id: ConnectionId, inner: Arc<Inner>)
+pub(crate) async fn start<S>(io: S, vsn: Vsn, id: ConnectionId, inner: Arc<Inner>, guard: Guard)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let guard = inner.shutdown.guard();
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&inner))).await;
     let (outbox, inbox) = queue::bounded(inner.settings.send_queue);
     let clock = Clock::new();
@@ -266,7 +275,8 @@ mod tests {
                 .await
                 .expect("bind");
             let (io, _peer) = tokio::io::duplex(64);
-            let task = start(io, Vsn::V2, ConnectionId(1), endpoint.inner.clone());
+            let guard = endpoint.inner.shutdown.guard();
+            let task = start(io, Vsn::V2, ConnectionId(1), endpoint.inner.clone(), guard);
             let size = size_of_future(&task);
             assert!(size <= 2048, "the connection task is {size} bytes");
         });

@@ -22,10 +22,12 @@
 //! go to every subscriber. The application decides through a [`Handler`] (or [`Hooks`]).
 
 mod api;
+pub mod bus;
 mod config;
 mod connection;
 mod hooks;
 mod http;
+mod interest;
 mod metrics;
 mod origin;
 mod pubsub;
@@ -51,6 +53,7 @@ pub use hooks::{
     not_handled, ConnectRequest, EventRequest, Handler, Hooks, JoinDecision, JoinRequest, Joined,
     Permissive, Push, Refused, Reply,
 };
+pub use interest::{Filter, Interest, InterestReceiver};
 pub use metrics::Stats;
 pub use origin::CheckOrigin;
 pub use pubsub::{
@@ -159,11 +162,13 @@ impl Endpoint {
         settings: Settings,
         handler: Arc<dyn Handler>,
         adapter: Arc<dyn PubSub>,
-        extra_metrics: Vec<config::RegisterMetrics>,
+        mut extra_metrics: Vec<config::RegisterMetrics>,
     ) -> Result<Endpoint, Error> {
         let listener = TcpListener::bind(addr).await.map_err(Error::Bind)?;
         let local_addr = listener.local_addr().map_err(Error::Bind)?;
         let registry = Arc::new(Registry::default());
+        let metrics_of = adapter.clone();
+        extra_metrics.push(Box::new(move |r| metrics_of.register_metrics(r)));
         let metrics = Arc::new(Metrics::with(extra_metrics));
         adapter.start(Dispatcher {
             registry: registry.clone(),

@@ -157,6 +157,13 @@ impl Dispatcher {
         self.metrics.deliveries.inc_by(delivered as u64);
         Ok(delivered)
     }
+
+    /// The topics this node has subscribers for, then every change: for an adapter that
+    /// subscribes on its bus only to what someone here joined. One receiver per endpoint
+    /// (`None` when it was taken).
+    pub fn interest(&self) -> Option<super::InterestReceiver> {
+        self.registry.watch()
+    }
 }
 
 /// A pub/sub adapter: how broadcasts reach every node's [`Dispatcher`].
@@ -166,6 +173,18 @@ pub trait PubSub: Send + Sync + 'static {
 
     /// Publishes a broadcast to every node, this one included.
     fn publish(&self, broadcast: Broadcast) -> Result<(), BroadcastError>;
+
+    /// Why the adapter is degraded (its bus unreachable), or `None` when it is healthy;
+    /// `GET /health` shows it. The default: always healthy.
+    fn degraded(&self) -> Option<String> {
+        None
+    }
+
+    /// Registers the adapter's metrics on the endpoint's `/metrics` registry, once at
+    /// start. The default: none.
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        let _ = registry;
+    }
 }
 
 /// The default adapter: one process, broadcasts dispatched synchronously by the caller.

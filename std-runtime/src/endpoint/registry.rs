@@ -3,7 +3,7 @@
 //! [`fanout`]) into shared bytes; each subscriber gets a reference-counted clone.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use fawkes_core::codec::{
@@ -11,6 +11,7 @@ use fawkes_core::codec::{
 };
 use tokio::sync::mpsc::{self, error::TrySendError};
 
+use super::interest::{Filter, Interest, InterestReceiver};
 use super::metrics::Metrics;
 use super::pubsub::{Broadcast, BroadcastError, Payload, PayloadError};
 use super::queue::{Outbox, PushError};
@@ -29,6 +30,13 @@ impl Pattern {
         match pattern.strip_suffix('*') {
             Some(prefix) => Pattern::Prefix(prefix.into()),
             None => Pattern::Exact(pattern.into()),
+        }
+    }
+
+    fn filter(&self) -> Filter {
+        match self {
+            Pattern::Exact(t) => Filter::Topic(t.clone()),
+            Pattern::Prefix(p) => Filter::Prefix(p.clone()),
         }
     }
 
@@ -54,6 +62,9 @@ type Local = (Pattern, mpsc::Sender<Arc<Broadcast>>);
 pub(crate) struct Registry {
     topics: RwLock<HashMap<Box<str>, Vec<Subscriber>>>,
     locals: RwLock<Vec<Local>>,
+    /// A bus adapter's interest in topics gaining their first / losing their last
+    /// subscriber (see [`Registry::watch`]).
+    watcher: OnceLock<mpsc::UnboundedSender<Interest>>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -141,6 +152,10 @@ impl Registry {
     pub(crate) fn subscribe(&self, topic: &str, subscriber: Subscriber) {
         let mut topics = write(&self.topics);
         let subs = topics.entry(topic.into()).or_default();
+        if subs.is_empty() {
+            // Told under the lock, so changes reach the watcher in order.
+            self.notify(Interest::Added(Filter::Topic(topic.into())));
+        }
         if !subs.iter().any(|s| s.id == subscriber.id) {
             subs.push(subscriber);
         }
@@ -156,13 +171,40 @@ impl Registry {
             }
             if subs.is_empty() {
                 topics.remove(topic);
+                self.notify(Interest::Removed(Filter::Topic(topic.into())));
             }
         }
     }
 
     /// Adds an in-process subscription.
     pub(crate) fn subscribe_local(&self, pattern: Pattern, tx: mpsc::Sender<Arc<Broadcast>>) {
-        write(&self.locals).push((pattern, tx));
+        let mut locals = write(&self.locals);
+        self.notify(Interest::Added(pattern.filter()));
+        locals.push((pattern, tx));
+    }
+
+    fn notify(&self, change: Interest) {
+        if let Some(watcher) = self.watcher.get() {
+            let _ = watcher.send(change);
+        }
+    }
+
+    /// Reports every topic (and in-process pattern) subscribed now, then each change; one
+    /// watcher per registry (`None` for a second one).
+    pub(crate) fn watch(&self) -> Option<InterestReceiver> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.watcher.set(tx.clone()).ok()?;
+        // The snapshot is sent under the read locks: a change waits for the write lock,
+        // so it is sent after the snapshot.
+        let topics = read(&self.topics);
+        let locals = read(&self.locals);
+        for topic in topics.keys() {
+            let _ = tx.send(Interest::Added(Filter::Topic(topic.to_string())));
+        }
+        for (pattern, _) in locals.iter() {
+            let _ = tx.send(Interest::Added(pattern.filter()));
+        }
+        Some(rx)
     }
 
     /// The number of connections subscribed to `topic`.
@@ -221,7 +263,13 @@ impl Registry {
             }
         }
         if prune {
-            write(&self.locals).retain(|(_, tx)| !tx.is_closed());
+            write(&self.locals).retain(|(pattern, tx)| {
+                let open = !tx.is_closed();
+                if !open {
+                    self.notify(Interest::Removed(pattern.filter()));
+                }
+                open
+            });
         }
         Ok(delivered)
     }

@@ -19,9 +19,10 @@ use std::process::Command;
 use crate::workspace_root;
 
 /// The parts, in the order a full run takes them (memory-hungry and long ones last;
-/// `firmware` is `cargo xtask firmware`, its footprint read into the table).
-const PARTS: [&str; 6] = [
-    "codec", "session", "client", "endpoint", "repeater", "firmware",
+/// `bus` prints its own table, see BENCHMARKS.md's bus section; `firmware` is
+/// `cargo xtask firmware`, its footprint read into the table).
+const PARTS: [&str; 7] = [
+    "codec", "session", "client", "endpoint", "repeater", "bus", "firmware",
 ];
 
 /// What one `cargo xtask bench` invocation does.

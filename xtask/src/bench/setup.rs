@@ -1,6 +1,7 @@
 //! What `cargo xtask bench` installs and builds before measuring: the npm packages the
 //! phoenix.js peers run from (`npm ci` in tests/interop, from its lockfile), the rustup
-//! parts, and the `benches/peers` crate (the `phoenix_channels_client` peer).
+//! parts, `redis-server` for the bus bench, and the `benches/peers` crate (the
+//! `phoenix_channels_client` peer).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -19,8 +20,14 @@ pub(super) struct Peers {
 /// Installs what `parts` need; builds the peer crate if the client part runs.
 pub(super) fn install(parts: &[&str]) -> Result<Peers, String> {
     crate::install_toolchain_parts()?;
-    if parts.iter().any(|p| ["codec", "client"].contains(p)) {
+    if parts
+        .iter()
+        .any(|p| ["codec", "session", "client"].contains(p))
+    {
         crate::install_interop_packages()?;
+    }
+    if parts.contains(&"bus") {
+        crate::bus::install_redis()?;
     }
     let phoenix_channels_client = if parts.contains(&"client") {
         Some(build_peers()?)

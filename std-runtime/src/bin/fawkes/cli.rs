@@ -110,6 +110,12 @@ pub(crate) struct ServeArgs {
     /// Where to listen.
     #[command(flatten)]
     pub(crate) listen: ListenArgs,
+
+    /// A Redis server shared by several `fawkes serve` nodes (`redis://host:6379/`): a
+    /// broadcast on any node reaches the subscribers of every node. Without it, broadcasts
+    /// stay in this process.
+    #[arg(long, value_name = "URL", env = "FAWKES_BUS", hide_env_values = true)]
+    pub(crate) bus: Option<String>,
 }
 
 /// `fawkes repeat`.
@@ -154,6 +160,17 @@ pub(crate) struct RepeatArgs {
     /// after its join reply (default 0: none, as Phoenix).
     #[arg(long, value_name = "N", env = "FAWKES_REPLAY")]
     pub(crate) replay: Option<usize>,
+
+    /// A Redis server shared with other repeaters of the same upstream and topics (and
+    /// `fawkes serve --bus` nodes): one of them holds a lease and relays, the local
+    /// endpoints share its broadcasts, and another takes over within `--lease-ttl` when
+    /// the holder dies.
+    #[arg(long, value_name = "URL", env = "FAWKES_BUS", hide_env_values = true)]
+    pub(crate) bus: Option<String>,
+
+    /// How long a dead lease holder keeps the other repeaters waiting (default 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) lease_ttl: Option<Duration>,
 
     /// Where to listen.
     #[command(flatten)]

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use fawkes::client::Client;
-use fawkes::endpoint::TokenGate;
+use fawkes::endpoint::bus::{Gated, Lease, LeaseHandle, RedisBus};
+use fawkes::endpoint::{Endpoint, TokenGate};
 use fawkes::repeater::{Repeater, Rule, Upstream};
 
 use crate::cli::{RepeatArgs, DEFAULT_LISTEN};
@@ -51,7 +52,18 @@ pub(crate) async fn run(args: RepeatArgs) -> ExitCode {
     }
     let addr = args.listen.listen.unwrap_or(DEFAULT_LISTEN);
     let local_token = args.listen.local_token.map(|t| t.expose().to_owned());
-    let repeater = Repeater::builder()
+    let mut builder = Repeater::builder();
+    let mut _lease: Option<LeaseHandle> = None;
+    if let Some(bus_url) = &args.bus {
+        match lease_gated_bus(bus_url, url, &args.topics, args.lease_ttl) {
+            Ok((adapter, handle)) => {
+                builder = builder.endpoint(Endpoint::builder().pubsub(adapter));
+                _lease = Some(handle);
+            }
+            Err(e) => return exit::fail(exit::USAGE, e),
+        }
+    }
+    let repeater = builder
         .local_handler(TokenGate::new(local_token))
         .upstream(upstream)
         .replay(args.replay.unwrap_or(0))
@@ -68,4 +80,26 @@ pub(crate) async fn run(args: RepeatArgs) -> ExitCode {
     shutdown_signal().await;
     repeater.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// The endpoint's bus adapter for `--bus`, publishing only while this repeater holds the
+/// relay lease of its upstream and topics, and the running lease.
+fn lease_gated_bus(
+    bus_url: &str,
+    upstream: &str,
+    topics: &[String],
+    ttl: Option<std::time::Duration>,
+) -> Result<(Gated<RedisBus>, LeaseHandle), fawkes::endpoint::bus::BusError> {
+    let mut topics = topics.to_vec();
+    topics.sort();
+    // Repeaters of the same upstream and topics share one lease; the query (which may
+    // carry secrets) stays out of the key, which is logged.
+    let upstream = upstream.split('?').next().unwrap_or(upstream);
+    let key = format!("fawkes:lease:{upstream}|{}", topics.join(","));
+    let mut lease = Lease::new(bus_url, key)?;
+    if let Some(ttl) = ttl {
+        lease = lease.ttl(ttl);
+    }
+    let handle = lease.start();
+    Ok((Gated::new(RedisBus::new(bus_url)?, lease), handle))
 }

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use fawkes::endpoint::bus::RedisBus;
 use fawkes::endpoint::{Endpoint, Shutdown, TokenGate};
 
 use crate::cli::{ServeArgs, DEFAULT_LISTEN};
@@ -12,11 +13,16 @@ use crate::local::shutdown_signal;
 pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     let addr = args.listen.listen.unwrap_or(DEFAULT_LISTEN);
     let local_token = args.listen.local_token.map(|t| t.expose().to_owned());
-    let endpoint = Endpoint::builder()
+    let mut builder = Endpoint::builder()
         .broadcast_api(local_token.clone())
-        .handler(TokenGate::new(local_token))
-        .bind(addr)
-        .await;
+        .handler(TokenGate::new(local_token));
+    if let Some(url) = &args.bus {
+        match RedisBus::new(url) {
+            Ok(bus) => builder = builder.pubsub(bus),
+            Err(e) => return exit::fail(exit::USAGE, e),
+        }
+    }
+    let endpoint = builder.bind(addr).await;
     let endpoint = match endpoint {
         Ok(endpoint) => endpoint,
         Err(e) => return exit::fail(exit::FAILURE, e),

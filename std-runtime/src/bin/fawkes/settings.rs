@@ -53,6 +53,7 @@ pub(crate) struct File {
 struct ServeFile {
     listen: Option<SocketAddr>,
     local_token: Option<Secret>,
+    bus: Option<String>,
 }
 
 /// `[repeat]`.
@@ -72,6 +73,8 @@ struct RepeatFile {
     on_demand: Vec<String>,
     linger: Option<String>,
     replay: Option<usize>,
+    bus: Option<String>,
+    lease_ttl: Option<String>,
     listen: Option<SocketAddr>,
     local_token: Option<Secret>,
 }
@@ -210,6 +213,7 @@ impl File {
     pub(crate) fn serve(self, mut args: ServeArgs) -> ServeArgs {
         args.listen.listen = args.listen.listen.or(self.serve.listen);
         args.listen.local_token = args.listen.local_token.take().or(self.serve.local_token);
+        args.bus = args.bus.take().or(self.serve.bus);
         args
     }
 
@@ -235,6 +239,10 @@ impl File {
             args.linger = duration(file.linger.as_deref())?;
         }
         args.replay = args.replay.or(file.replay);
+        args.bus = args.bus.take().or(file.bus);
+        if args.lease_ttl.is_none() {
+            args.lease_ttl = duration(file.lease_ttl.as_deref())?;
+        }
         args.listen.listen = args.listen.listen.or(file.listen);
         args.listen.local_token = args.listen.local_token.take().or(file.local_token);
         Ok(args)
@@ -281,6 +289,17 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = toml::from_str::<File>("[tail]\ntopics = [\"a\"]\n").unwrap_err();
         assert!(err.to_string().contains("topics"), "{err}");
+    }
+
+    #[test]
+    fn the_bus_keys_parse() {
+        let file: File = toml::from_str(
+            "[serve]\nbus = \"redis://h:6379/\"\n\
+             [repeat]\nbus = \"redis://h:6379/\"\nlease_ttl = \"2s\"\n",
+        )
+        .unwrap();
+        assert_eq!(file.serve.bus.as_deref(), Some("redis://h:6379/"));
+        assert_eq!(file.repeat.lease_ttl.as_deref(), Some("2s"));
     }
 
     #[test]

@@ -468,7 +468,7 @@ fn linger(mut ws: Box<Ws>, close: Option<CloseFrame>, limit: std::time::Duration
         let _ = tokio::time::timeout(limit, async {
             match close {
                 Some(frame) => {
-                    let _ = ws.close(Some(frame)).await;
+                    let _ = (*ws).close(Some(frame)).await;
                 }
                 None => {
                     let _ = ws.flush().await;
