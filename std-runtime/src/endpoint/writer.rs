@@ -1,10 +1,8 @@
-//! The data-frame writer of one connection. Queued frames go out in batches: small frames
-//! (up to [`SMALL_FRAME`]) are copied, header and payload, into one contiguous buffer and
-//! written with one `write` (the kernel's cost per iovec is more than copying a few dozen
-//! bytes); larger ones go as vectored writes of (header, shared payload) pairs, up to
-//! [`FRAMES_PER_WRITE`] frames per syscall, so a large broadcast's bytes are never copied per
-//! subscriber (tungstenite would copy each payload into its write buffer). A server frame is
-//! unmasked (RFC 6455 §5.1), so the payload goes on the wire exactly as encoded once.
+//! The data-frame writer of one connection: queued frames go out as vectored writes of
+//! (header, shared payload) pairs, up to [`FRAMES_PER_WRITE`] frames per syscall, so a
+//! broadcast's bytes are never copied per subscriber (tungstenite would copy each payload
+//! into its write buffer). A server frame is unmasked (RFC 6455 §5.1), so the payload goes
+//! on the wire exactly as encoded once.
 //!
 //! tungstenite still reads, and writes its control frames (pongs, the close): the
 //! connection flushes tungstenite before a batch and never calls into it while a batch is
@@ -20,13 +18,6 @@ use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 /// Frames written by one `writev` at most (two slices each).
 pub(crate) const FRAMES_PER_WRITE: usize = 64;
-
-/// Frames whose header and payload fit in this many bytes are copied into the contiguous
-/// batch buffer instead of being written as slices.
-pub(crate) const SMALL_FRAME: usize = 1024;
-
-/// The contiguous batch buffer's size at most (more small frames wait for the next one).
-const FLAT_BATCH: usize = 64 * 1024;
 
 /// A data frame to send: text or binary, and its payload (shared, cheap to clone).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,11 +90,6 @@ impl Pending {
 #[derive(Default)]
 pub(crate) struct Writer {
     queue: VecDeque<Pending>,
-    /// Small frames taken off the front of `queue`, copied whole (header and payload) for
-    /// one contiguous write; freed once written, so an idle connection holds none.
-    flat: Vec<u8>,
-    /// How much of `flat` is on the wire.
-    flat_written: usize,
 }
 
 impl Writer {
@@ -112,13 +98,12 @@ impl Writer {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.queue.is_empty() && self.flat_written == self.flat.len()
+        self.queue.is_empty()
     }
 
     /// A frame is partly on the wire: nothing else may be written before it is finished.
     pub(crate) fn is_partial(&self) -> bool {
-        (self.flat_written > 0 && self.flat_written < self.flat.len())
-            || self.queue.front().is_some_and(|p| p.written > 0)
+        self.queue.front().is_some_and(|p| p.written > 0)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -133,8 +118,6 @@ impl Writer {
     /// Drops what is queued (the connection is being abandoned).
     pub(crate) fn clear(&mut self) {
         self.queue.clear();
-        self.flat = Vec::new();
-        self.flat_written = 0;
     }
 
     /// Writes every queued frame, then flushes. Cancel-safe: a cancelled write keeps its
@@ -143,33 +126,13 @@ impl Writer {
         &mut self,
         stream: &mut S,
     ) -> io::Result<()> {
-        loop {
-            if self.flat_written < self.flat.len() {
-                let n = stream.write(&self.flat[self.flat_written..]).await?;
-                if n == 0 {
-                    return Err(io::ErrorKind::WriteZero.into());
-                }
-                self.flat_written += n;
-                continue;
-            }
-            self.flat = Vec::new();
-            self.flat_written = 0;
-            if self.queue.is_empty() {
-                break;
-            }
-            if self.take_small_frames() {
-                continue;
-            }
+        while !self.queue.is_empty() {
             // The slices are built inside the poll, so they are not part of the future.
             let queue = &self.queue;
             let n = poll_fn(|cx| {
                 let mut slices = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE];
                 let mut used = 0;
-                // Up to the next small frame: those go out flat.
-                for (i, p) in queue.iter().take(FRAMES_PER_WRITE).enumerate() {
-                    if i > 0 && p.total() <= SMALL_FRAME {
-                        break;
-                    }
+                for p in queue.iter().take(FRAMES_PER_WRITE) {
                     let (h, body) = p.slices();
                     for part in [h, body] {
                         if !part.is_empty() {
@@ -187,34 +150,6 @@ impl Writer {
             self.advance(n);
         }
         stream.flush().await
-    }
-
-    /// Moves the small, untouched frames at the front of the queue into `flat`; whether it
-    /// took any.
-    fn take_small_frames(&mut self) -> bool {
-        while let Some(front) = self.queue.front() {
-            let total = front.total();
-            if front.written > 0 || total > SMALL_FRAME || self.flat.len() + total > FLAT_BATCH {
-                break;
-            }
-            if self.flat.is_empty() {
-                self.flat.reserve(FLAT_BATCH.min(self.small_bytes_ahead()));
-            }
-            let (header, payload) = front.slices();
-            self.flat.extend_from_slice(header);
-            self.flat.extend_from_slice(payload);
-            self.queue.pop_front();
-        }
-        !self.flat.is_empty()
-    }
-
-    /// Bytes of the small frames at the front of the queue (to size `flat` once).
-    fn small_bytes_ahead(&self) -> usize {
-        self.queue
-            .iter()
-            .map(Pending::total)
-            .take_while(|&total| total <= SMALL_FRAME)
-            .sum()
     }
 
     fn advance(&mut self, mut n: usize) {
@@ -282,41 +217,6 @@ mod tests {
         expected.extend(vec![b'1'; 203]);
         expected.extend([0x81, 126, 1, 147]);
         expected.extend(vec![b'2'; 403]);
-        assert_eq!(all, expected);
-    }
-
-    #[tokio::test]
-    async fn small_frames_go_flat_and_large_ones_as_slices_in_order() {
-        let (mut client, mut server) = tokio::io::duplex(1000);
-        let mut w = Writer::default();
-        let sizes = [10, 3000, 20, 30, 5000];
-        for (i, len) in sizes.iter().enumerate() {
-            w.push(OutFrame {
-                text: true,
-                payload: Bytes::from(vec![b'a' + i as u8; *len]),
-            });
-        }
-        let reader = tokio::spawn(async move {
-            let mut all = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut client, &mut all)
-                .await
-                .map(|_| all)
-        });
-        w.write_all(&mut server).await.expect("write");
-        assert!(w.is_empty() && !w.is_partial());
-        assert_eq!(w.flat.capacity(), 0, "nothing kept once written");
-        drop(server);
-        let all = reader.await.expect("join").expect("read");
-        let mut expected = Vec::new();
-        for (i, len) in sizes.iter().enumerate() {
-            let frame = OutFrame {
-                text: true,
-                payload: Bytes::from(vec![b'a' + i as u8; *len]),
-            };
-            let (h, used) = header(&frame);
-            expected.extend_from_slice(&h[..usize::from(used)]);
-            expected.extend_from_slice(&frame.payload);
-        }
         assert_eq!(all, expected);
     }
 }
