@@ -1,6 +1,8 @@
 //! The repeater over real sockets, the counterpart of Slipstream's repeater test: a remote
 //! service (fawkes's own endpoint standing in for it), the repeater, and local subscribers
 //! (a raw WebSocket that sees the exact frames, a fawkes client, and phoenix.js).
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,29 +17,11 @@ use fawkes::repeater::{Repeater, Upstream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use wait::{until, within};
 
 /// JSON a decode and re-encode would change: key order, number forms, escapes, non-ASCII.
 const TRICKY: &str =
     r#"{"z":1,"a":[1.0e+2,-0.0,1E5,12345678901234567890],"s":"caf\u00e9 ☕ \"q\" \\ \n","k":{}}"#;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-/// Waits until `cond` holds: for state another task changes (the registry of an endpoint),
-/// checked after each yield with a deadline, not a fixed sleep.
-async fn until(what: &str, cond: impl Fn() -> bool) {
-    within(what, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await;
-}
 
 /// The remote service's application: counts joins and channel ends per topic, and tells
 /// the test about each.

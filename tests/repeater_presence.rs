@@ -4,6 +4,8 @@
 //! after three presences arrived. Both must list exactly the upstream's presences; after the
 //! upstream restarts on its port with the same presences back (and one more), both agree
 //! again, and no leave or join callback fired for the presences that stayed.
+#[path = "support/wait.rs"]
+mod wait;
 
 #[path = "support/presence_server.rs"]
 mod presence_server;
@@ -11,7 +13,6 @@ mod presence_server;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use fawkes::client::Client;
 use fawkes::endpoint::{Endpoint, Shutdown};
@@ -20,25 +21,9 @@ use presence_server::{tracking_endpoint, Tracker};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
 use tokio::process::ChildStdout;
+use wait::{until, within};
 
 const TOPIC: &str = "room:presence";
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-async fn until(what: &str, cond: impl Fn() -> bool) {
-    within(what, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await;
-}
-
 /// The upstream's state as the script prints `presence.list()`: sorted by key.
 fn listed(state: &Value) -> Value {
     let mut keys: Vec<&String> = state.as_object().unwrap().keys().collect();

@@ -1,8 +1,8 @@
 //! The repeater's replay option over real sockets: with `replay(3)`, a local client that
 //! joins late gets exactly the last 3 messages of the topic, in order, right after its join
 //! reply, then the live ones; without it (the default), only the live ones.
-
-use std::time::Duration;
+#[path = "support/wait.rs"]
+mod wait;
 
 use fawkes::client::Client;
 use fawkes::endpoint::{Endpoint, Shutdown};
@@ -10,26 +10,10 @@ use fawkes::repeater::{Repeater, Upstream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+use wait::{until, within};
 
 const TOPIC: &str = "feed";
-const WAIT: Duration = Duration::from_secs(10);
-
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
-async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-async fn until(what: &str, cond: impl Fn() -> bool) {
-    within(what, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await;
-}
 
 /// A raw V2 client of the repeater that has sent its join (join ref and ref "1").
 async fn join(repeater: &Repeater) -> Ws {

@@ -6,6 +6,9 @@ use fawkes_core::codec::RawJson;
 use fawkes_core::presence::{Error, Event, FixedBuffers, Presence, State, Synced};
 use serde_json::{json, Value};
 
+mod presence_support;
+use presence_support::state_json;
+
 type Small = FixedBuffers<8, 32, 1024>;
 
 fn state() -> State<Small> {
@@ -14,18 +17,6 @@ fn state() -> State<Small> {
 
 fn raw(v: &Value) -> String {
     v.to_string()
-}
-
-/// The state as phoenix.js holds it: `{key: {metas: [...]}}`.
-fn as_json<S: fawkes_core::presence::Storage>(s: &State<S>) -> Value {
-    let mut out = serde_json::Map::new();
-    for (key, metas) in s.iter() {
-        let metas: Vec<Value> = metas
-            .map(|m| serde_json::from_str(m.json.as_str()).unwrap())
-            .collect();
-        out.insert(key.to_owned(), json!({ "metas": metas }));
-    }
-    Value::Object(out)
 }
 
 /// One callback as phoenix.js's `onJoin(key, current, new)` / `onLeave(key, current, left)`
@@ -123,7 +114,7 @@ fn sync_state_syncs_an_empty_state() {
     let mut s = state();
     let new_state = json!({"u1": {"metas": [{"id": 1, "phx_ref": "1"}]}});
     sync_state(&mut s, new_state.clone());
-    assert_eq!(as_json(&s), new_state);
+    assert_eq!(state_json(&s), new_state);
 }
 
 #[test]
@@ -143,7 +134,7 @@ fn sync_state_joins_new_presences_and_leaves_left_ones() {
             leave("u4", &[], &["4"]),
         ]
     );
-    assert_eq!(as_json(&s), fixture_state());
+    assert_eq!(state_json(&s), fixture_state());
 }
 
 #[test]
@@ -159,7 +150,7 @@ fn sync_state_joins_only_newly_added_metas() {
     );
     assert_eq!(calls, [join("u3", &["3", "3.new"], &["3.new"], false)]);
     assert_eq!(
-        as_json(&s),
+        state_json(&s),
         json!({"u3": {"metas": [{"id": 3, "phx_ref": "3"}, {"id": 3, "phx_ref": "3.new"}]}})
     );
 }
@@ -192,7 +183,7 @@ fn sync_diff_syncs_an_empty_state() {
     let mut s = state();
     let joins = json!({"u1": {"metas": [{"id": 1, "phx_ref": "1"}]}});
     sync_diff(&mut s, json!({"joins": joins, "leaves": {}}));
-    assert_eq!(as_json(&s), joins);
+    assert_eq!(state_json(&s), joins);
 }
 
 #[test]
@@ -214,7 +205,7 @@ fn sync_diff_removes_a_presence_whose_metas_are_empty_and_adds_metas() {
         ]
     );
     assert_eq!(
-        as_json(&s),
+        state_json(&s),
         json!({
             "u1": {"metas": [{"id": 1, "phx_ref": "1"}, {"id": 1, "phx_ref": "1.2"}]},
             "u3": {"metas": [{"id": 3, "phx_ref": "3"}]},
@@ -235,7 +226,7 @@ fn sync_diff_removes_a_meta_and_keeps_the_key_while_others_remain() {
     );
     assert_eq!(calls, [leave("u1", &["1.2"], &["1"])]);
     assert_eq!(
-        as_json(&s),
+        state_json(&s),
         json!({"u1": {"metas": [{"id": 1, "phx_ref": "1.2"}]}})
     );
 }
@@ -253,7 +244,7 @@ fn sync_diff_join_with_a_known_ref_replaces_that_meta() {
         json!({"joins": {"u1": {"metas": [{"s": "here", "phx_ref": "1"}]}}, "leaves": {}}),
     );
     assert_eq!(
-        as_json(&s),
+        state_json(&s),
         json!({"u1": {"metas": [{"phx_ref": "2"}, {"s": "here", "phx_ref": "1"}]}})
     );
 }
@@ -348,7 +339,7 @@ fn presence_applies_pending_diffs_once_the_state_arrives() {
         ]
     );
     assert_eq!(
-        as_json(p.state()),
+        state_json(p.state()),
         json!({"u2": {"metas": [{"id": 2, "phx_ref": "2"}]}})
     );
     assert!(!p.is_pending("1"));
@@ -415,7 +406,7 @@ fn the_arena_is_compacted_before_it_is_declared_full() {
                 json!({"joins": {}, "leaves": {"k": {"metas": [old]}}}),
             );
         }
-        assert_eq!(as_json(&s), json!({"k": {"metas": [meta]}}));
+        assert_eq!(state_json(&s), json!({"k": {"metas": [meta]}}));
     }
     let big = raw(&json!({"joins": {"z": {"metas": [{"phx_ref": "z", "pad": "y".repeat(96)}]}}}));
     assert_eq!(
@@ -438,7 +429,7 @@ fn pending_overflow_is_reported() {
 fn malformed_payloads_change_nothing() {
     let mut s = state();
     sync_state(&mut s, fixture_state());
-    let before = as_json(&s);
+    let before = state_json(&s);
     for bad in [
         r#"[]"#,
         r#"{"u1": 3}"#,
@@ -457,7 +448,7 @@ fn malformed_payloads_change_nothing() {
             s.sync_diff(RawJson::new(&diff).unwrap(), |_| {}).is_err(),
             "{diff}"
         );
-        assert_eq!(as_json(&s), before);
+        assert_eq!(state_json(&s), before);
     }
 }
 

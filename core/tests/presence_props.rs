@@ -9,9 +9,12 @@
 use std::collections::BTreeMap;
 
 use fawkes_core::codec::RawJson;
-use fawkes_core::presence::{FixedBuffers, State, Storage};
+use fawkes_core::presence::{FixedBuffers, State};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
+
+mod presence_support;
+use presence_support::state_json as client_json;
 
 /// key -> metas in tracking order.
 type Server = BTreeMap<String, Vec<Value>>;
@@ -40,17 +43,6 @@ fn state_json(server: &Server) -> Value {
         if !metas.is_empty() {
             out.insert(k.clone(), json!({ "metas": metas }));
         }
-    }
-    Value::Object(out)
-}
-
-fn client_json<S: Storage>(s: &State<S>) -> Value {
-    let mut out = Map::new();
-    for (key, metas) in s.iter() {
-        let metas: Vec<Value> = metas
-            .map(|m| serde_json::from_str(m.json.as_str()).unwrap())
-            .collect();
-        out.insert(key.to_owned(), json!({ "metas": metas }));
     }
     Value::Object(out)
 }
