@@ -25,6 +25,8 @@
 //!   and added latency (p50, p99) over every delivery.
 //!
 //! `cargo test --all-targets` runs this binary without `--bench`: a small smoke instead.
+//! `FAWKES_BENCH_FLOOD=N` sets the flood's length (100,000 by default), long enough to
+//! profile the relay with `perf record -p`.
 
 #[path = "support/forwarder.rs"]
 mod forwarder;
@@ -246,7 +248,8 @@ fn start(path: Path, upstream: SocketAddr, cpu: &str) -> (Relay, SocketAddr) {
                 .arg(format!("ws://{upstream}/socket/websocket"))
                 .env("FAWKES_THREADS", threads());
         }
-        Path::Forwarder | Path::Direct => {
+        Path::Direct => unreachable!("direct has no relay process"),
+        Path::Forwarder => {
             command
                 .arg(std::env::current_exe().expect("this binary"))
                 .arg("--forwarder")
@@ -306,8 +309,7 @@ async fn fanout(
         readers.push(subscribe(addr, topic).await);
     }
     // Every subscriber joined and caught up before the clock starts.
-    let probe = readers.len() - 1;
-    if let Some(last) = readers.get_mut(probe) {
+    if let Some(last) = readers.last_mut() {
         drain(upstream, topic, last).await;
     }
     let origin = Instant::now();

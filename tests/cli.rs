@@ -230,6 +230,43 @@ async fn until(what: &str, cond: impl Fn() -> bool) {
 }
 
 /// The next message a client receives.
+/// Starts `fawkes repeat` of `upstream`'s `rooms:lobby` (with `extra` flags), joins
+/// `local_topic` on it with a fawkes client, and waits until the repeater joined upstream.
+async fn repeat_joined(
+    upstream: &Endpoint,
+    extra: &[&str],
+    local_topic: &str,
+    stderr: Stdio,
+) -> (Child, fawkes::client::Client, fawkes::client::Events) {
+    let upstream_url = url(upstream.local_addr());
+    let mut args = vec![
+        "repeat",
+        "--upstream",
+        &upstream_url,
+        "--topic",
+        "rooms:lobby",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = fawkes(&args)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let local = url(listening_on(&mut child));
+    let (client, events) = fawkes::client::Client::builder(&local).connect().unwrap();
+    client
+        .join(local_topic, fawkes::client::Payload::empty())
+        .await
+        .unwrap();
+    until("repeat did not join upstream", || {
+        upstream.subscribers("rooms:lobby") > 0
+    })
+    .await;
+    (child, client, events)
+}
+
 async fn next_message(events: &mut fawkes::client::Events) -> fawkes::client::Message {
     loop {
         match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
@@ -420,30 +457,12 @@ async fn sigterm_closes_local_clients_with_1001_and_exits_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeat_relays_an_upstream_and_shuts_down_on_sigterm() {
     let upstream = app_endpoint().await;
-    let mut child = fawkes(&[
-        "repeat",
-        "--upstream",
-        &url(upstream.local_addr()),
-        "--topic",
-        "rooms:lobby",
-        "--map",
-        "rooms:*=up:*",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let local = url(listening_on(&mut child));
-    let (client, mut events) = fawkes::client::Client::builder(&local).connect().unwrap();
-    client
-        .join("up:lobby", fawkes::client::Payload::empty())
-        .await
-        .unwrap();
-    until("repeat did not join upstream", || {
-        upstream.subscribers("rooms:lobby") > 0
-    })
+    let (mut child, client, mut events) = repeat_joined(
+        &upstream,
+        &["--map", "rooms:*=up:*"],
+        "up:lobby",
+        Stdio::null(),
+    )
     .await;
     upstream
         .broadcast(
@@ -483,29 +502,8 @@ async fn repeat_relays_an_upstream_and_shuts_down_on_sigterm() {
 async fn repeat_survives_an_upstream_restart_and_logs_the_outage() {
     let upstream = app_endpoint().await;
     let addr = upstream.local_addr();
-    let mut child = fawkes(&[
-        "repeat",
-        "--upstream",
-        &url(addr),
-        "--topic",
-        "rooms:lobby",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let local = url(listening_on(&mut child));
-    let (client, mut events) = fawkes::client::Client::builder(&local).connect().unwrap();
-    client
-        .join("rooms:lobby", fawkes::client::Payload::empty())
-        .await
-        .unwrap();
-    until("repeat did not join upstream", || {
-        upstream.subscribers("rooms:lobby") > 0
-    })
-    .await;
+    let (mut child, client, mut events) =
+        repeat_joined(&upstream, &[], "rooms:lobby", Stdio::piped()).await;
     // The upstream dies and comes back on the same port.
     upstream.shutdown(endpoint::Shutdown::Stop).await;
     let upstream = Endpoint::builder().bind(addr).await.unwrap();
