@@ -57,7 +57,7 @@ async fn the_examples_callbacks_join_and_rebroadcast_unchanged() {
         (first.topic.as_str(), first.event.as_str()),
         (TOPIC, "new_msg")
     );
-    assert_eq!(first.payload, Payload::Json(json.into()));
+    assert_eq!(first.payload, Payload::raw_json(json).unwrap());
     let second = tokio::time::timeout(WAIT, subscription.recv())
         .await
         .expect("the binary message in time")

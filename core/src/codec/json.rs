@@ -45,6 +45,23 @@ impl<'a> RawJson<'a> {
         RawJson(text)
     }
 
+    /// Wraps text that was checked before, by [`RawJson::new`] or by decoding the message
+    /// it came in, without scanning it again: for a host that keeps the checked text in a
+    /// type of its own and encodes it many times.
+    ///
+    /// Not checking is the caller's promise, not a memory-safety matter: text that is not
+    /// one JSON value is written as it is, and the peer receives a frame it cannot decode.
+    ///
+    /// ```
+    /// use fawkes_core::codec::RawJson;
+    /// let checked = RawJson::new(r#"{"a":1}"#).expect("JSON");
+    /// let kept: &str = checked.as_str();
+    /// assert_eq!(RawJson::trusted(kept), checked);
+    /// ```
+    pub const fn trusted(text: &'a str) -> Self {
+        RawJson(text)
+    }
+
     /// The JSON text.
     pub const fn as_str(&self) -> &'a str {
         self.0

@@ -2,20 +2,23 @@
 //!
 //! Received payloads are slices of the received WebSocket frame (no copy). What
 //! [`Client::push`](super::Client::push) and [`Client::join`](super::Client::join) accept is
-//! anything [`IntoPayload`]: a `serde_json::Value`, a `&RawValue` or [`RawJson`] bytes (passed
-//! through untouched), any `Serialize` type wrapped in [`Json`], or [`Binary`] bytes.
+//! anything [`IntoPayload`]: a `serde_json::Value`, a `&RawValue`, a [`JsonText`] or
+//! [`RawJson`] bytes (passed through untouched), any `Serialize` type wrapped in [`Json`], or
+//! [`Binary`] bytes.
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::PayloadError;
+use crate::json::{JsonError, JsonText};
 
 /// A message payload: one JSON value as text, or the bytes of a binary message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload {
-    /// A JSON value exactly as on the wire (checked to be one valid JSON value).
-    Json(Bytes),
+    /// A JSON value exactly as on the wire (checked to be one valid JSON value when it was
+    /// made or decoded).
+    Json(JsonText),
     /// A binary payload (a V2 binary frame).
     Binary(Bytes),
 }
@@ -23,21 +26,21 @@ pub enum Payload {
 impl Payload {
     /// `{}`: the payload of a join or push without params.
     pub fn empty() -> Self {
-        Payload::Json(Bytes::from_static(b"{}"))
+        Payload::Json(JsonText::empty_object())
     }
 
     /// Raw JSON, checked to be one valid JSON value and sent byte for byte.
     pub fn raw_json(bytes: impl Into<Bytes>) -> Result<Self, PayloadError> {
-        let bytes = bytes.into();
-        let text = std::str::from_utf8(&bytes).map_err(|_| PayloadError::NotUtf8)?;
-        fawkes_core::codec::RawJson::new(text).map_err(PayloadError::InvalidJson)?;
-        Ok(Payload::Json(bytes))
+        JsonText::from_bytes(bytes)
+            .map(Payload::Json)
+            .map_err(PayloadError::from)
     }
 
     /// Any `Serialize` value, serialized with `serde_json`.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, PayloadError> {
-        let bytes = serde_json::to_vec(value).map_err(PayloadError::Serialize)?;
-        Ok(Payload::Json(Bytes::from(bytes)))
+        JsonText::serialize(value)
+            .map(Payload::Json)
+            .map_err(PayloadError::Serialize)
     }
 
     /// A binary payload, sent in a binary frame (V2 only).
@@ -48,14 +51,16 @@ impl Payload {
     /// The bytes: the JSON text or the binary data.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
-            Payload::Json(b) | Payload::Binary(b) => b,
+            Payload::Json(json) => json.as_bytes(),
+            Payload::Binary(b) => b,
         }
     }
 
-    /// The shared buffer itself (cloning it is cheap).
-    pub fn bytes(&self) -> &Bytes {
+    /// The bytes as a shared buffer (a reference count, not a copy).
+    pub fn to_bytes(&self) -> Bytes {
         match self {
-            Payload::Json(b) | Payload::Binary(b) => b,
+            Payload::Json(json) => json.to_bytes(),
+            Payload::Binary(b) => b.clone(),
         }
     }
 
@@ -67,7 +72,7 @@ impl Payload {
     /// The JSON text, if this is JSON.
     pub fn as_json_str(&self) -> Option<&str> {
         match self {
-            Payload::Json(b) => std::str::from_utf8(b).ok(),
+            Payload::Json(json) => Some(json.as_str()),
             Payload::Binary(_) => None,
         }
     }
@@ -75,7 +80,7 @@ impl Payload {
     /// Deserializes a JSON payload into `T` (a binary payload is an error).
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         match self {
-            Payload::Json(b) => serde_json::from_slice(b),
+            Payload::Json(json) => json.deserialize(),
             Payload::Binary(_) => Err(serde::de::Error::custom("binary payload")),
         }
     }
@@ -83,6 +88,21 @@ impl Payload {
     /// A JSON payload as a `serde_json::Value` (a binary payload is an error).
     pub fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
         self.deserialize()
+    }
+}
+
+impl From<JsonText> for Payload {
+    fn from(json: JsonText) -> Self {
+        Payload::Json(json)
+    }
+}
+
+impl From<JsonError> for PayloadError {
+    fn from(e: JsonError) -> Self {
+        match e {
+            JsonError::NotUtf8 => PayloadError::NotUtf8,
+            JsonError::Invalid(e) => PayloadError::InvalidJson(e),
+        }
     }
 }
 
@@ -112,7 +132,13 @@ impl IntoPayload for &serde_json::Value {
 
 impl IntoPayload for &serde_json::value::RawValue {
     fn into_payload(self) -> Result<Payload, PayloadError> {
-        Ok(Payload::Json(Bytes::copy_from_slice(self.get().as_bytes())))
+        Ok(Payload::Json(JsonText::from(self)))
+    }
+}
+
+impl IntoPayload for JsonText {
+    fn into_payload(self) -> Result<Payload, PayloadError> {
+        Ok(Payload::Json(self))
     }
 }
 

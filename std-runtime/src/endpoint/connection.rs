@@ -375,7 +375,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         for push in pushes {
             let socket = &self.socket;
             let (buf, result) = with_buffer(|out| match &push.payload {
-                Payload::Json(json) => socket.push(channel, &push.event, raw(json), out),
+                Payload::Json(json) => socket.push(channel, &push.event, json.raw(), out),
                 Payload::Binary(bytes) => {
                     socket.push(channel, &push.event, CorePayload::Binary(bytes), out)
                 }

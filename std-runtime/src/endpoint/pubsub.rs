@@ -10,18 +10,20 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use fawkes_core::codec::{EncodeError, RawJson};
+use fawkes_core::codec::EncodeError;
 use tokio::sync::mpsc;
 
 use super::metrics::Metrics;
 use super::registry::{Pattern, Registry};
 use super::ConnectionId;
+use crate::json::JsonText;
 
-/// A broadcast payload: JSON text (validated) or binary bytes, cheap to clone.
+/// A broadcast payload: JSON text (checked once, when it was made) or binary bytes, cheap
+/// to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload {
     /// One JSON value, as text.
-    Json(Arc<str>),
+    Json(JsonText),
     /// Binary bytes (V2 binary frames; V1 connections cannot receive them).
     Binary(Bytes),
 }
@@ -29,16 +31,16 @@ pub enum Payload {
 impl Payload {
     /// Any serializable value, as JSON.
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self, PayloadError> {
-        serde_json::to_string(value)
-            .map(|s| Payload::Json(s.into()))
+        JsonText::serialize(value)
+            .map(Payload::Json)
             .map_err(|_| PayloadError::NotJson)
     }
 
     /// JSON text, checked to be exactly one value.
     pub fn raw_json(text: impl Into<String>) -> Result<Self, PayloadError> {
-        let text = text.into();
-        RawJson::new(&text).map_err(|_| PayloadError::NotJson)?;
-        Ok(Payload::Json(text.into()))
+        JsonText::new(text)
+            .map(Payload::Json)
+            .map_err(|_| PayloadError::NotJson)
     }
 
     /// Binary bytes.
@@ -49,7 +51,13 @@ impl Payload {
 
 impl From<serde_json::Value> for Payload {
     fn from(value: serde_json::Value) -> Self {
-        Payload::Json(value.to_string().into())
+        Payload::Json(JsonText::from(&value))
+    }
+}
+
+impl From<JsonText> for Payload {
+    fn from(json: JsonText) -> Self {
+        Payload::Json(json)
     }
 }
 

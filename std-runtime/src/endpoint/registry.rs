@@ -7,13 +7,13 @@ use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use fawkes_core::codec::{
-    EncodeError, FrameKind, OutPayload as _, Outgoing, Payload as CorePayload, RawJson, Vsn,
+    EncodeError, FrameKind, OutPayload as _, Outgoing, Payload as CorePayload, Vsn,
 };
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::interest::{Filter, Interest, InterestReceiver};
 use super::metrics::Metrics;
-use super::pubsub::{Broadcast, BroadcastError, Payload, PayloadError};
+use super::pubsub::{Broadcast, BroadcastError, Payload};
 use super::queue::{Outbox, PushError};
 use super::writer::OutFrame;
 use super::ConnectionId;
@@ -89,11 +89,8 @@ struct Frames<'b> {
 impl<'b> Frames<'b> {
     fn new(broadcast: &'b Broadcast) -> Result<Self, BroadcastError> {
         let payload = match &broadcast.payload {
-            Payload::Json(json) => CorePayload::Json(
-                // Checked when the payload was made; a bus adapter's remote payload is
-                // checked here.
-                RawJson::new(json).map_err(|_| BroadcastError::Payload(PayloadError::NotJson))?,
-            ),
+            // Checked when the payload was made (`JsonText`): not scanned again.
+            Payload::Json(json) => CorePayload::Json(json.raw()),
             Payload::Binary(bytes) => CorePayload::Binary(bytes),
         };
         Ok(Frames {

@@ -12,6 +12,7 @@ use super::presence::{self, Outcome, TopicPresence};
 use super::replay::Replay;
 use crate::client::{Event, Message};
 use crate::endpoint::{BroadcastError, Broadcaster, Payload, Push};
+use crate::json::JsonText;
 
 /// What one local topic remembers.
 #[derive(Default)]
@@ -95,10 +96,12 @@ impl Memory {
         let mut pushes = Vec::new();
         if let Some(memory) = topics.get(topic) {
             if let Some(state) = memory.presence.as_ref().and_then(TopicPresence::snapshot) {
-                pushes.push(Push::new(
-                    crate::client::STATE_EVENT,
-                    Payload::Json(state.into()),
-                ));
+                match JsonText::new(state) {
+                    Ok(state) => {
+                        pushes.push(Push::new(crate::client::STATE_EVENT, Payload::Json(state)))
+                    }
+                    Err(e) => tracing::warn!(topic, error = %e, "presence state not sent"),
+                }
             }
             pushes.extend(memory.replay.pushes());
         }

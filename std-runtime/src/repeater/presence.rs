@@ -155,5 +155,13 @@ fn write_presences(out: &mut String, presences: &[(String, Vec<Meta>)]) {
 
 /// The client's payload for a synthesized message.
 pub(crate) fn payload(json: String) -> client::Payload {
-    client::Payload::Json(bytes::Bytes::from(json))
+    // Built from metas that were checked; checked again as a whole (presence events are
+    // rare) so that a fault here can never send a local client invalid JSON.
+    match crate::json::JsonText::new(json) {
+        Ok(json) => client::Payload::Json(json),
+        Err(e) => {
+            tracing::warn!(error = %e, "synthesized presence payload is not JSON; sending {{}}");
+            client::Payload::empty()
+        }
+    }
 }

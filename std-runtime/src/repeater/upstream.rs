@@ -20,7 +20,7 @@ use crate::client::{self, Client, DisconnectReason, ErrorCause, Event, Message};
 use crate::endpoint::{self, Broadcaster};
 
 /// Upstream events handled per wake-up, at most.
-const EVENTS_PER_WAKE: usize = 64;
+const EVENTS_PER_WAKE: usize = 256;
 
 /// The state of one upstream's forwarding.
 pub(crate) struct Task {
@@ -131,12 +131,13 @@ impl Task {
     /// Re-broadcasts one upstream message locally, payload bytes untouched.
     fn forward(&mut self, message: Message, now: f64) {
         let size = message.payload.as_bytes().len() as u64;
-        if !self.routes.contains_key(&message.topic) {
-            let route = self.new_route(&message.topic);
-            self.routes.insert(message.topic.clone(), route);
-        }
-        let Some(route) = self.routes.get(&message.topic) else {
-            return;
+        // One hash of the topic per message (two only for a topic's first message).
+        let route = match self.routes.get(&message.topic) {
+            Some(route) => route,
+            None => {
+                let route = self.new_route(&message.topic);
+                self.routes.entry(message.topic.clone()).or_insert(route)
+            }
         };
         route.messages_in.inc();
         route.bytes_in.inc_by(size);
@@ -230,18 +231,13 @@ impl Link {
     }
 }
 
-/// The client's payload (a slice of the upstream frame) as an endpoint payload: binary
-/// shared as it is, JSON text taken as it came (the core decoder checked it).
+/// The client's payload (a slice of the upstream frame) as an endpoint payload: the same
+/// shared bytes, JSON text not scanned again (the core decoder checked it).
 impl From<client::Payload> for endpoint::Payload {
     fn from(payload: client::Payload) -> Self {
         match payload {
             client::Payload::Binary(bytes) => endpoint::Payload::Binary(bytes),
-            // Text frames are UTF-8 (checked by the WebSocket layer), so this never replaces
-            // anything; a hand-built invalid payload is not a reason to panic.
-            client::Payload::Json(bytes) => match std::str::from_utf8(&bytes) {
-                Ok(text) => endpoint::Payload::Json(Arc::from(text)),
-                Err(_) => endpoint::Payload::Json(Arc::from(String::from_utf8_lossy(&bytes))),
-            },
+            client::Payload::Json(json) => endpoint::Payload::Json(json),
         }
     }
 }

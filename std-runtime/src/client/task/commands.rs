@@ -23,15 +23,9 @@ impl Task {
                 reply,
             } => {
                 let raw = match &payload {
-                    Payload::Binary(_) => Err(PayloadError::BinaryNotAllowed),
-                    Payload::Json(bytes) => std::str::from_utf8(bytes)
-                        .map_err(|_| PayloadError::NotUtf8)
-                        .and_then(|t| codec::RawJson::new(t).map_err(PayloadError::InvalidJson)),
-                };
-                let raw = match raw {
-                    Ok(raw) => raw,
-                    Err(e) => {
-                        let _ = reply.send(Err(Error::Payload(e)));
+                    Payload::Json(json) => json.raw(),
+                    Payload::Binary(_) => {
+                        let _ = reply.send(Err(Error::Payload(PayloadError::BinaryNotAllowed)));
                         return;
                     }
                 };
@@ -148,19 +142,8 @@ impl Task {
         let now = self.now();
         let result = loop {
             let core_payload = match &b.payload {
-                Payload::Json(bytes) => {
-                    // `Payload::Json` can be built by hand: check it is one JSON value.
-                    let raw = std::str::from_utf8(bytes)
-                        .map_err(|_| PayloadError::NotUtf8)
-                        .and_then(|t| codec::RawJson::new(t).map_err(PayloadError::InvalidJson));
-                    match raw {
-                        Ok(raw) => codec::Payload::Json(raw),
-                        Err(e) => {
-                            let _ = b.waiter.send(Err(Error::Payload(e)));
-                            return None;
-                        }
-                    }
-                }
+                // Checked when it was made (`JsonText`): not scanned again.
+                Payload::Json(json) => codec::Payload::Json(json.raw()),
                 Payload::Binary(bytes) => codec::Payload::Binary(bytes),
             };
             let result = self

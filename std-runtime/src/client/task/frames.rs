@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use fawkes_core::codec::{self, Frame, Text};
 use fawkes_core::session::{DisconnectReason, Inbound};
-use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
 use tracing::warn;
 
 use super::{linger, Link, Task};
@@ -12,15 +12,16 @@ use crate::client::error::Error;
 use crate::client::event::{Event, Message, Reply};
 use crate::client::payload::Payload;
 use crate::client::transport::Failure;
+use crate::json::JsonText;
 
 impl Task {
     pub(super) fn received(&mut self, message: Option<Result<WsMessage, tungstenite::Error>>) {
         let Link::Up { id, .. } = self.link else {
             return;
         };
-        let (bytes, text) = match message {
-            Some(Ok(WsMessage::Text(text))) => (Bytes::from(text.clone()), Some(text)),
-            Some(Ok(WsMessage::Binary(bytes))) => (bytes, None),
+        let frame = match message {
+            Some(Ok(WsMessage::Text(text))) => Received::Text(text),
+            Some(Ok(WsMessage::Binary(bytes))) => Received::Binary(bytes),
             Some(Ok(WsMessage::Close(frame))) => {
                 let code = frame.as_ref().map_or(1005, |f| u16::from(f.code));
                 let reason = frame.as_ref().map(|f| f.reason.to_string());
@@ -68,15 +69,14 @@ impl Task {
         };
         // Slipstream's `[:slipstream, :connection, :handle]` span: one per data frame, at
         // trace level, so it costs nothing unless asked for.
-        let _span =
-            tracing::trace_span!("fawkes.frame", bytes = bytes.len(), binary = text.is_none())
-                .entered();
-        let frame = match &text {
-            Some(text) => Frame::Text(text.as_str()),
-            None => Frame::Binary(&bytes),
-        };
+        let _span = tracing::trace_span!(
+            "fawkes.frame",
+            bytes = frame.len(),
+            binary = matches!(frame, Received::Binary(_))
+        )
+        .entered();
         let now = self.now();
-        let inbound = match self.session.handle_frame(now, frame) {
+        let inbound = match self.session.handle_frame(now, frame.as_core()) {
             Ok(Some(inbound)) => inbound,
             Ok(None) => return,
             Err(e) => {
@@ -89,14 +89,14 @@ impl Task {
                 let message = Message {
                     topic: owned(message.topic),
                     event: owned(message.event),
-                    payload: payload(&bytes, message.payload),
+                    payload: payload(&frame, message.payload),
                 };
                 self.emit(Event::Message(message));
             }
             Inbound::Reply { push, reply, .. } => {
                 let reply = Reply {
                     status: owned(reply.status),
-                    response: payload(&bytes, reply.response),
+                    response: payload(&frame, reply.response),
                 };
                 let Some((topic, waiter)) = self.pushes.remove(&push) else {
                     return;
@@ -113,7 +113,7 @@ impl Task {
             }
             Inbound::JoinReply { channel, reply } => {
                 if let Some(channel) = self.channels.get_mut(&channel) {
-                    channel.reply = Some(payload(&bytes, reply.response));
+                    channel.reply = Some(payload(&frame, reply.response));
                 }
             }
             _ => {}
@@ -158,13 +158,45 @@ pub(super) fn owned(text: Text<'_>) -> String {
     }
 }
 
-/// A payload borrowed from the frame as a shared slice of it (no copy).
-pub(super) fn payload(frame: &Bytes, payload: codec::Payload<'_>) -> Payload {
-    let part = payload.as_bytes();
-    let shared = share(frame, part);
-    match payload {
-        codec::Payload::Json(_) => Payload::Json(shared),
-        codec::Payload::Binary(_) => Payload::Binary(shared),
+/// A received data frame, kept whole so that payloads can be shared slices of it.
+pub(super) enum Received {
+    Text(Utf8Bytes),
+    Binary(Bytes),
+}
+
+impl Received {
+    fn len(&self) -> usize {
+        match self {
+            Received::Text(text) => text.len(),
+            Received::Binary(bytes) => bytes.len(),
+        }
+    }
+
+    fn as_core(&self) -> Frame<'_> {
+        match self {
+            Received::Text(text) => Frame::Text(text.as_str()),
+            Received::Binary(bytes) => Frame::Binary(bytes),
+        }
+    }
+}
+
+/// A payload borrowed from the frame as a shared slice of it (no copy; the decoder checked
+/// a JSON one, so it is not scanned again).
+pub(super) fn payload(frame: &Received, payload: codec::Payload<'_>) -> Payload {
+    match (payload, frame) {
+        (codec::Payload::Json(raw), Received::Text(text)) => {
+            Payload::Json(JsonText::in_frame(text, raw))
+        }
+        // JSON is only ever decoded from a text frame; a copy keeps this total anyway.
+        (codec::Payload::Json(raw), Received::Binary(_)) => {
+            Payload::Json(JsonText::checked(raw.as_str()))
+        }
+        (codec::Payload::Binary(part), Received::Binary(bytes)) => {
+            Payload::Binary(share(bytes, part))
+        }
+        (codec::Payload::Binary(part), Received::Text(_)) => {
+            Payload::Binary(Bytes::copy_from_slice(part))
+        }
     }
 }
 
@@ -190,35 +222,36 @@ mod tests {
     /// Received payloads are slices of the frame's buffer, not copies.
     #[test]
     pub(super) fn payloads_share_the_frame() {
-        let frame = Bytes::from_static(br#"[null,null,"rooms:lobby","news",{"a":[1,2]}]"#);
-        let text = std::str::from_utf8(&frame).unwrap();
+        let frame = Received::Text(Utf8Bytes::from_static(
+            r#"[null,null,"rooms:lobby","news",{"a":[1,2]}]"#,
+        ));
         let message =
-            codec::decode(codec::Vsn::V2, codec::Sender::Server, Frame::Text(text)).unwrap();
+            codec::decode(codec::Vsn::V2, codec::Sender::Server, frame.as_core()).unwrap();
         let shared = payload(&frame, message.payload);
         assert_eq!(shared.as_bytes(), br#"{"a":[1,2]}"#);
-        let start = frame.as_ptr() as usize;
+        let Received::Text(text) = &frame else {
+            unreachable!()
+        };
+        let start = text.as_ptr() as usize;
         let at = shared.as_bytes().as_ptr() as usize;
         assert!(
-            at >= start && at < start + frame.len(),
+            at >= start && at < start + text.len(),
             "a slice of the frame"
         );
         assert_eq!(owned(message.topic), "rooms:lobby");
 
-        let binary = Bytes::from_static(b"\x02\x0b\x04rooms:lobbynews\x00\x01\xff");
-        let message = codec::decode(
-            codec::Vsn::V2,
-            codec::Sender::Server,
-            Frame::Binary(&binary),
-        )
-        .unwrap();
+        let bytes = Bytes::from_static(b"\x02\x0b\x04rooms:lobbynews\x00\x01\xff");
+        let binary = Received::Binary(bytes.clone());
+        let message =
+            codec::decode(codec::Vsn::V2, codec::Sender::Server, binary.as_core()).unwrap();
         let shared = payload(&binary, message.payload);
         assert_eq!(shared, Payload::Binary(Bytes::from_static(b"\x00\x01\xff")));
         assert_eq!(
             shared.as_bytes().as_ptr(),
-            binary[binary.len() - 3..].as_ptr()
+            bytes[bytes.len() - 3..].as_ptr()
         );
         // Anything outside the frame is copied, never mis-sliced.
         let other = [1u8, 2];
-        assert_eq!(share(&binary, &other), Bytes::copy_from_slice(&other));
+        assert_eq!(share(&bytes, &other), Bytes::copy_from_slice(&other));
     }
 }
