@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 /// Frames written by one `writev` at most (two slices each).
-pub(crate) const FRAMES_PER_WRITE: usize = 64;
+pub(crate) const FRAMES_PER_WRITE: usize = 256;
 
 /// A data frame to send: text or binary, and its payload (shared, cheap to clone).
 #[derive(Debug, Clone, PartialEq, Eq)]
