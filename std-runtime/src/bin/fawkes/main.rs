@@ -19,6 +19,11 @@ use clap::Parser as _;
 
 use cli::{Cli, Command};
 
+/// mimalloc: small per-message buffers allocated on one task and freed on another are its
+/// fast path (see `Cargo.toml`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let file = match settings::File::load(cli.config.as_deref()) {
