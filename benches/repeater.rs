@@ -441,6 +441,23 @@ where
     }
 }
 
+/// The paced rounds: each path's latencies, pooled over the rounds.
+async fn paced_rounds(
+    upstream: &Endpoint,
+    counts: &Counts,
+    routes: &[Route],
+    subscribers: &mut [WebSocketStream<TcpStream>],
+) -> Vec<Vec<f64>> {
+    let mut latencies = vec![Vec::new(); routes.len()];
+    rounds(counts, routes, async |i| {
+        let topic = routes[i].path.topic();
+        let more = paced(upstream, topic, &mut subscribers[i], counts.paced).await;
+        latencies[i].extend(more);
+    })
+    .await;
+    latencies
+}
+
 async fn run(counts: Counts) {
     let upstream = Builder::new()
         .send_queue(4096)
@@ -495,21 +512,17 @@ async fn run(counts: Counts) {
     })
     .await;
     println!("  measured the floods");
-    rounds(&counts, routes_ref, async |i| {
-        let topic = routes_ref[i].path.topic();
-        let latencies = paced(up, topic, &mut subscribers[i], counts.paced).await;
-        figures[i].latency.extend(latencies);
-    })
-    .await;
+    let latencies = paced_rounds(up, &counts, routes_ref, &mut subscribers).await;
+    for (f, latency) in figures.iter_mut().zip(latencies) {
+        f.latency = latency;
+    }
     for relay in routes.iter().filter_map(|r| r.relay.as_ref()) {
         pin(relay.0.id(), BENCH_CPU);
     }
-    rounds(&counts, routes_ref, async |i| {
-        let topic = routes_ref[i].path.topic();
-        let latencies = paced(up, topic, &mut subscribers[i], counts.paced).await;
-        figures[i].latency_one_cpu.extend(latencies);
-    })
-    .await;
+    let latencies = paced_rounds(up, &counts, routes_ref, &mut subscribers).await;
+    for (f, latency) in figures.iter_mut().zip(latencies) {
+        f.latency_one_cpu = latency;
+    }
     for relay in routes.iter().filter_map(|r| r.relay.as_ref()) {
         pin(relay.0.id(), REPEATER_CPU);
     }
