@@ -81,12 +81,7 @@ fn pin_self() {
         cpus >= 2,
         "the relay bench needs 2 CPUs (one per side), this machine has {cpus}"
     );
-    let status = Command::new("taskset")
-        .args(["-p", "-c", BENCH_CPU, &std::process::id().to_string()])
-        .stdout(Stdio::null())
-        .status()
-        .expect("taskset (util-linux) is needed to give each side its own CPU");
-    assert!(status.success(), "taskset failed: {status}");
+    pin(std::process::id(), BENCH_CPU);
 }
 
 async fn subscribe(addr: SocketAddr, topic: &str) -> WebSocketStream<TcpStream> {
@@ -260,6 +255,13 @@ fn pin(pid: u32, cpu: &str) {
         .status()
         .expect("taskset (util-linux) is needed to give each side its own CPU");
     assert!(status.success(), "taskset failed: {status}");
+}
+
+/// Pins every relay of `routes` to `cpu`.
+fn pin_relays(routes: &[Route], cpu: &str) {
+    for relay in routes.iter().filter_map(|r| r.relay.as_ref()) {
+        pin(relay.0.id(), cpu);
+    }
 }
 
 /// Starts the relay of `path` against the upstream; its process and local address.
@@ -516,16 +518,12 @@ async fn run(counts: Counts) {
     for (f, latency) in figures.iter_mut().zip(latencies) {
         f.latency = latency;
     }
-    for relay in routes.iter().filter_map(|r| r.relay.as_ref()) {
-        pin(relay.0.id(), BENCH_CPU);
-    }
+    pin_relays(&routes, BENCH_CPU);
     let latencies = paced_rounds(up, &counts, routes_ref, &mut subscribers).await;
     for (f, latency) in figures.iter_mut().zip(latencies) {
         f.latency_one_cpu = latency;
     }
-    for relay in routes.iter().filter_map(|r| r.relay.as_ref()) {
-        pin(relay.0.id(), REPEATER_CPU);
-    }
+    pin_relays(&routes, REPEATER_CPU);
     println!("  measured the paced runs");
     drop(subscribers);
     for (route, f) in routes.iter().zip(&mut figures) {

@@ -76,7 +76,7 @@ impl JsonText {
     /// Any serializable value, serialized with `serde_json`.
     pub fn serialize<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
         // serde_json writes exactly one valid JSON value: no second check.
-        serde_json::to_string(value).map(|text| Self::whole(Utf8Bytes::from(text)))
+        serde_json::to_string(value).map(Self::checked)
     }
 
     /// Text that `serde_json` or the core wrote, or that was checked before: kept without
@@ -88,18 +88,13 @@ impl JsonText {
     /// A decoded payload: a slice of the text `frame` it was decoded from (no copy), or a
     /// copy if it does not lie inside that frame.
     pub(crate) fn in_frame(frame: &Utf8Bytes, raw: RawJson<'_>) -> Self {
-        let base = frame.as_str().as_ptr() as usize;
-        let at = raw.as_str().as_ptr() as usize;
-        let len = raw.as_str().len();
-        if at >= base && at + len <= base + frame.len() {
-            let start = at - base;
-            JsonText {
+        match offset_in(frame.as_bytes(), raw.as_bytes()) {
+            Some(start) => JsonText {
                 buffer: frame.clone(),
                 start,
-                end: start + len,
-            }
-        } else {
-            Self::whole(Utf8Bytes::from(raw.as_str()))
+                end: start + raw.as_str().len(),
+            },
+            None => Self::whole(Utf8Bytes::from(raw.as_str())),
         }
     }
 
@@ -147,6 +142,12 @@ impl JsonText {
     pub fn deserialize<'de, T: serde::Deserialize<'de>>(&'de self) -> serde_json::Result<T> {
         serde_json::from_str(self.as_str())
     }
+}
+
+/// Where `part` starts in `whole`, if it is a slice of it (the codecs' views always are).
+pub(crate) fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (start + part.len() <= whole.len()).then_some(start)
 }
 
 impl fmt::Debug for JsonText {

@@ -87,18 +87,18 @@ struct Frames<'b> {
 }
 
 impl<'b> Frames<'b> {
-    fn new(broadcast: &'b Broadcast) -> Result<Self, BroadcastError> {
+    fn new(broadcast: &'b Broadcast) -> Self {
         let payload = match &broadcast.payload {
             // Checked when the payload was made (`JsonText`): not scanned again.
             Payload::Json(json) => CorePayload::Json(json.raw()),
             Payload::Binary(bytes) => CorePayload::Binary(bytes),
         };
-        Ok(Frames {
+        Frames {
             broadcast,
             payload,
             v1: None,
             v2: None,
-        })
+        }
     }
 
     /// The frame for a connection of serializer `vsn` (none for binary on V1: Phoenix's
@@ -220,7 +220,7 @@ impl Registry {
         {
             let topics = read(&self.topics);
             if let Some(subs) = topics.get(b.topic.as_str()) {
-                let mut frames = Frames::new(b)?;
+                let mut frames = Frames::new(b);
                 let mut deepest = 0;
                 let mut dropped = 0u64;
                 for s in subs {
@@ -322,7 +322,7 @@ mod tests {
             payload: Payload::raw_json("[1]").expect("JSON"),
             from: None,
         };
-        let mut frames = Frames::new(&b).expect("frames");
+        let mut frames = Frames::new(&b);
         let v2 = frames
             .for_vsn(Vsn::V2)
             .expect("encode")
@@ -333,7 +333,7 @@ mod tests {
             payload: Payload::binary(vec![1, 2]),
             ..b
         };
-        let mut frames = Frames::new(&binary).expect("frames");
+        let mut frames = Frames::new(&binary);
         assert_eq!(frames.for_vsn(Vsn::V1).expect("encode"), None);
         assert!(frames.v2.is_none());
     }

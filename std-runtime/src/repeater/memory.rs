@@ -12,7 +12,6 @@ use super::presence::{self, Outcome, TopicPresence};
 use super::replay::Replay;
 use crate::client::{Event, Message};
 use crate::endpoint::{BroadcastError, Broadcaster, Payload, Push};
-use crate::json::JsonText;
 
 /// What one local topic remembers.
 #[derive(Default)]
@@ -95,13 +94,9 @@ impl Memory {
         subscribe();
         let mut pushes = Vec::new();
         if let Some(memory) = topics.get(topic) {
-            if let Some(state) = memory.presence.as_ref().and_then(TopicPresence::snapshot) {
-                match JsonText::new(state) {
-                    Ok(state) => {
-                        pushes.push(Push::new(crate::client::STATE_EVENT, Payload::Json(state)))
-                    }
-                    Err(e) => tracing::warn!(topic, error = %e, "presence state not sent"),
-                }
+            let snapshot = memory.presence.as_ref().and_then(TopicPresence::snapshot);
+            if let Some(state) = snapshot.and_then(presence::checked) {
+                pushes.push(Push::new(crate::client::STATE_EVENT, Payload::Json(state)));
             }
             pushes.extend(memory.replay.pushes());
         }

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::client::{self, Event, Message, Meta, Presence, DIFF_EVENT, STATE_EVENT};
+use crate::json::JsonText;
 
 /// Whether the repeater handles this event itself (the only per-message cost for others).
 pub(crate) fn is_presence_event(event: &str) -> bool {
@@ -153,15 +154,16 @@ fn write_presences(out: &mut String, presences: &[(String, Vec<Meta>)]) {
     out.push('}');
 }
 
-/// The client's payload for a synthesized message.
+/// A synthesized JSON text (a state or a diff), checked: built from metas that were
+/// checked, it is checked again as a whole (presence events are rare) so that a fault here
+/// can never send a local client invalid JSON. `None`, logged, if it is not JSON.
+pub(crate) fn checked(json: String) -> Option<JsonText> {
+    JsonText::new(json)
+        .map_err(|e| tracing::warn!(error = %e, "synthesized presence payload is not JSON"))
+        .ok()
+}
+
+/// The client's payload for a synthesized message (`{}` if it is not JSON).
 pub(crate) fn payload(json: String) -> client::Payload {
-    // Built from metas that were checked; checked again as a whole (presence events are
-    // rare) so that a fault here can never send a local client invalid JSON.
-    match crate::json::JsonText::new(json) {
-        Ok(json) => client::Payload::Json(json),
-        Err(e) => {
-            tracing::warn!(error = %e, "synthesized presence payload is not JSON; sending {{}}");
-            client::Payload::empty()
-        }
-    }
+    checked(json).map_or_else(client::Payload::empty, client::Payload::Json)
 }

@@ -12,7 +12,7 @@ use crate::client::error::Error;
 use crate::client::event::{Event, Message, Reply};
 use crate::client::payload::Payload;
 use crate::client::transport::Failure;
-use crate::json::JsonText;
+use crate::json::{offset_in, JsonText};
 
 impl Task {
     pub(super) fn received(&mut self, message: Option<Result<WsMessage, tungstenite::Error>>) {
@@ -203,15 +203,10 @@ pub(super) fn payload(frame: &Received, payload: codec::Payload<'_>) -> Payload 
 /// `part` as a slice of `frame` when it lies inside it (it always does for the codec's
 /// views), a copy otherwise.
 pub(super) fn share(frame: &Bytes, part: &[u8]) -> Bytes {
-    let start = frame.as_ptr() as usize;
-    let end = start + frame.len();
-    let p = part.as_ptr() as usize;
-    if part.is_empty() {
-        Bytes::new()
-    } else if p >= start && p + part.len() <= end {
-        frame.slice_ref(part)
-    } else {
-        Bytes::copy_from_slice(part)
+    match offset_in(frame, part) {
+        _ if part.is_empty() => Bytes::new(),
+        Some(start) => frame.slice(start..start + part.len()),
+        None => Bytes::copy_from_slice(part),
     }
 }
 
